@@ -1,0 +1,117 @@
+"""Benchmark: the whole pipeline on the full IMDB data, then accuracy on the 25,000 test reviews.
+
+Not a test. Needs ../shared/data (or --data). Records wall time per component, peak memory and
+test accuracy of the pushed model, prints them and appends a section to BENCHMARKS.md.
+
+    .venv/bin/python bench/full_pipeline.py --model gru --pretrained-embeddings ../shared/data/glove/glove.6B.50d.top100k.txt.gz
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from components.imdb_reader import list_review_files, read_review_file  # noqa: E402
+from pipeline.cli import resolve_data  # noqa: E402
+from pipeline.configs import PipelineConfig  # noqa: E402
+from pipeline.local_runner import run_local  # noqa: E402
+from pipeline.predict import Predictor, newest_model_dir  # noqa: E402
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "imdb" / "aclImdb_v1.labeled.tar.gz"
+
+
+def peak_rss_mib() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024.0
+
+
+def test_accuracy(serving_dir: str, data_root: str) -> dict:
+    """Accuracy of the newest pushed model on the test folder, via the raw-text signature."""
+    predictor = Predictor(newest_model_dir(serving_dir))
+    files = list_review_files(os.path.join(data_root, "test"))
+    reviews = [read_review_file(path, label, "test") for path, label in files]
+    reviews = [r for r in reviews if hasattr(r, "text")]
+    started, correct = time.time(), 0
+    for start in range(0, len(reviews), 500):
+        batch = reviews[start:start + 500]
+        for review, (_, label) in zip(batch, predictor.predict([r.text for r in batch])):
+            correct += int(label == review.label)
+    return {"test_reviews": len(reviews), "test_accuracy": round(correct / len(reviews), 4),
+            "test_scoring_seconds": round(time.time() - started, 1)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--workdir", default=str(ROOT / "workdir-bench"))
+    parser.add_argument("--model", default="gru", choices=("gru", "hub"))
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--pretrained-embeddings")
+    parser.add_argument("--hub-handle")
+    parser.add_argument("--label", default="", help="name of this configuration in BENCHMARKS.md")
+    parser.add_argument("--no-record", action="store_true", help="do not append to BENCHMARKS.md")
+    args = parser.parse_args()
+
+    workdir = os.path.abspath(args.workdir)
+    data_root = resolve_data(args.data, workdir)
+    config = PipelineConfig(data_root=data_root, workdir=workdir, model=args.model, epochs=args.epochs,
+                            pretrained_embeddings=args.pretrained_embeddings, hub_handle=args.hub_handle,
+                            accuracy_threshold=0.5)
+    started = time.time()
+    summary = run_local(config)
+    pipeline_seconds = time.time() - started
+    result = {
+        "label": args.label or f"{args.model}{' + pretrained embeddings' if args.pretrained_embeddings else ''}",
+        "date": datetime.date.today().isoformat(),
+        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
+                   f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
+        "command": " ".join([Path(sys.executable).name] + sys.argv),
+        "pipeline_seconds": round(pipeline_seconds, 1),
+        "component_seconds": {k: v.get("seconds") for k, v in summary["components"].items()},
+        "cached": [k for k, v in summary["components"].items() if v.get("cached")],
+        "eval": summary.get("eval_metrics", {}).get("overall"),
+        "blessed": summary.get("blessed"),
+        "peak_rss_mib": round(peak_rss_mib(), 0),
+    }
+    result.update(test_accuracy(config.resolved_serving_dir, data_root))
+    print(json.dumps(result, indent=2))
+    Path(workdir).mkdir(parents=True, exist_ok=True)
+    (Path(workdir) / "bench_result.json").write_text(json.dumps(result, indent=2))
+    if not args.no_record:
+        append_markdown(result)
+    return 0
+
+
+def append_markdown(result: dict) -> None:
+    path = ROOT / "BENCHMARKS.md"
+    components = ", ".join(f"{k} {v:.0f}s" for k, v in result["component_seconds"].items() if v is not None)
+    ev = result["eval"] or {}
+    lines = [
+        f"\n### {result['label']} — {result['date']}\n",
+        f"- machine: {result['machine']}",
+        f"- command: `{result['command']}`",
+        f"- whole pipeline: {result['pipeline_seconds'] / 60:.1f} min; peak RSS {result['peak_rss_mib']:.0f} MiB",
+        f"- per component: {components}",
+        f"- eval split: accuracy {ev.get('accuracy', float('nan')):.4f}, AUC {ev.get('auc', float('nan')):.4f} "
+        f"(n={ev.get('example_count')}); blessed: {result['blessed']}",
+        f"- **test split: accuracy {result['test_accuracy']:.4f}** on {result['test_reviews']} reviews "
+        f"(scored through the raw-text serving signature in {result['test_scoring_seconds']:.0f}s)",
+    ]
+    if not path.exists():
+        path.write_text("# Benchmarks\n\nProduced by the scripts in `bench/`; newest last.\n")
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""The TF Hub family: a pretrained text-embedding module -> Dense(128, relu) -> Dense(1, sigmoid).
+
+The module takes a batch of (cleaned) review strings, like nnlm-en-dim50; `handle` is a
+tfhub.dev/Kaggle URL or a local module folder (e.g. one built by `imdb-pipeline hub build`).
+"""
+from __future__ import annotations
+
+import tensorflow as tf
+import tensorflow_hub as hub
+import tf_keras as keras
+
+from models import features
+
+
+def build_hub_model(handle: str, trainable: bool = False, learning_rate: float = 1e-3) -> keras.Model:
+    text = keras.Input(shape=(), dtype=tf.string, name=features.CLEAN_TEXT)
+    embedded = hub.KerasLayer(handle, trainable=trainable, name="text_embedding")(text)
+    hidden = keras.layers.Dense(128, activation="relu", name="hidden")(embedded)
+    probability = keras.layers.Dense(1, activation="sigmoid", name=features.PROBABILITY)(hidden)
+    model = keras.Model(text, probability, name="hub_classifier")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="binary_crossentropy",
+                  metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")])
+    return model

@@ -1,0 +1,155 @@
+"""`imdb-pipeline`: run the pipeline, score reviews, fetch the data.
+
+Every failure the user can fix is reported as one sentence on stderr with a non-zero exit code;
+stack traces are kept for real bugs.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import typing
+import warnings
+from typing import Any, Dict, List, Optional
+
+from pipeline.configs import MODEL_FAMILIES, PipelineConfig, load_config_file
+from pipeline.errors import UserError
+
+DEFAULT_DATA_DIR = "data"  # where `data download` puts aclImdb, and where `run` looks by default
+# Config fields that `run` exposes as --flags (the rest: --config FILE).
+RUN_FLAGS = ("model", "epochs", "steps_per_epoch", "batch_size", "learning_rate", "vocab_size", "oov_buckets",
+             "max_tokens", "embedding_dim", "gru_units", "pretrained_embeddings", "hub_handle", "hub_trainable",
+             "eval_percent", "max_rejected_fraction", "accuracy_threshold", "baseline_margin", "seed",
+             "pipeline_root", "metadata_path", "serving_dir")
+
+
+def _flag_type(field: dataclasses.Field):
+    hint = typing.get_type_hints(PipelineConfig)[field.name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    return args[0] if args else hint
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    fields = {f.name: f for f in dataclasses.fields(PipelineConfig)}
+    for name in RUN_FLAGS:
+        flag, kind = "--" + name.replace("_", "-"), _flag_type(fields[name])
+        if kind is bool:
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None)
+        elif name == "model":
+            parser.add_argument(flag, dest=name, choices=MODEL_FAMILIES, default=None)
+        else:
+            parser.add_argument(flag, dest=name, type=kind, default=None, metavar=name.upper())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="imdb-pipeline", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="run the whole pipeline locally (Beam DirectRunner, MLMD on SQLite)")
+    run.add_argument("--data", help="aclImdb folder, a .tar.gz of one, or a text,label CSV "
+                                    f"(default: {DEFAULT_DATA_DIR}/aclImdb from `data download`)")
+    run.add_argument("--workdir", help="pipeline root, metadata, serving/ and run_summary.json (default ./workdir)")
+    run.add_argument("--config", help="JSON or YAML file of PipelineConfig settings; flags override it")
+    run.add_argument("--beam-arg", dest="beam_args", action="append", help="extra Beam pipeline option (repeatable)")
+    run.add_argument("--no-cache", dest="enable_cache", action="store_false", default=None,
+                     help="re-run every component even when its inputs did not change")
+    _add_config_flags(run)
+
+    predict = commands.add_parser("predict", help="score reviews with the newest pushed model")
+    where = predict.add_mutually_exclusive_group()
+    where.add_argument("--workdir", default="workdir", help="workdir of a run (uses <workdir>/serving)")
+    where.add_argument("--serving-dir", help="a TF Serving model folder holding <version>/ subfolders")
+    predict.add_argument("--json", action="store_true", help="one JSON object per line: text, probability, label")
+    predict.add_argument("texts", nargs="*", metavar="TEXT", help="reviews to score (default: one per line on stdin)")
+
+    data = commands.add_parser("data", help="data set commands")
+    data_commands = data.add_subparsers(dest="data_command", required=True)
+    download = data_commands.add_parser("download", help="fetch, verify and unpack aclImdb_v1.tar.gz")
+    download.add_argument("--url", help="archive URL (default: Stanford's aclImdb_v1.tar.gz)")
+    download.add_argument("--sha256", help="expected SHA-256 of the archive (default: the official one)")
+    download.add_argument("--dest", default=DEFAULT_DATA_DIR, help=f"target folder (default ./{DEFAULT_DATA_DIR})")
+    return parser
+
+
+def resolve_data(data: Optional[str], workdir: str) -> str:
+    """--data as the pipeline needs it: archives are unpacked (safely, once) into the workdir."""
+    from pipeline import data_download  # pylint: disable=import-outside-toplevel
+
+    if not data:
+        default = os.path.join(DEFAULT_DATA_DIR, "aclImdb")
+        if not os.path.isdir(default):
+            raise UserError(f"No data given and none at ./{default}: run `imdb-pipeline data download` "
+                            "or pass --data PATH (an aclImdb folder, its .tar.gz, or a CSV).")
+        return os.path.abspath(default)
+    if not os.path.exists(data) and "://" not in data:
+        raise UserError(f"The data path {data} does not exist.")
+    if data.endswith((".tar.gz", ".tgz")):
+        return str(data_download.extract_archive(data, os.path.join(workdir, "data")))
+    return data if "://" in data else os.path.abspath(data)
+
+
+def config_from_args(args: argparse.Namespace) -> PipelineConfig:
+    values: Dict[str, Any] = load_config_file(args.config) if args.config else {}
+    flags = {name: getattr(args, name) for name in RUN_FLAGS + ("beam_args", "enable_cache")}
+    values.update({k: v for k, v in flags.items() if v is not None})
+    values["workdir"] = os.path.abspath(args.workdir or values.get("workdir") or "workdir")
+    values["data_root"] = resolve_data(args.data or values.get("data_root"), values["workdir"])
+    return PipelineConfig.from_dict(values)
+
+
+def command_run(args: argparse.Namespace) -> int:
+    from pipeline.local_runner import run_local  # pylint: disable=import-outside-toplevel
+
+    summary = run_local(config_from_args(args))
+    return 0 if summary.get("status") == "succeeded" else 1
+
+
+def command_predict(args: argparse.Namespace) -> int:
+    from pipeline.predict import Predictor, newest_model_dir  # pylint: disable=import-outside-toplevel
+
+    model_dir = newest_model_dir(args.serving_dir or os.path.join(args.workdir, "serving"))
+    texts = args.texts or (line.rstrip("\n") for line in sys.stdin if line.strip())
+    predictor = Predictor(model_dir)
+    for text, probability, label in predictor.predict_stream(texts):
+        if args.json:
+            print(json.dumps({"text": text, "probability": round(probability, 6), "label": label}), flush=True)
+        else:
+            shown = text if len(text) <= 70 else text[:67] + "..."
+            print(f"{probability:.4f}\t{'positive' if label else 'negative'}\t{shown}", flush=True)
+    return 0
+
+
+def command_data(args: argparse.Namespace) -> int:
+    from pipeline import data_download  # pylint: disable=import-outside-toplevel
+
+    url = args.url or data_download.DEFAULT_URL
+    folder = data_download.download(url, args.dest, sha256=args.sha256, progress=True)
+    print(f"IMDB reviews ready in {folder}")
+    return 0
+
+
+def _quiet_libraries() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="google.*")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    _quiet_libraries()
+    args = build_parser().parse_args(argv)
+    handlers = {"run": command_run, "predict": command_predict, "data": command_data}
+    try:
+        return handlers[args.command](args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The one pipeline definition: local runs and Kubeflow compiles both come from `create_pipeline`.
+
+ImdbExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) -> ExampleValidator
+-> DataValidationGate -> Transform -> Trainer -> (latest blessed model) -> Evaluator -> Pusher.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.orchestration import pipeline as tfx_pipeline
+
+from components.pusher import IdempotentPusher
+from components.imdb_example_gen import ImdbExampleGen
+from components.validation_gate import DataValidationGate
+from models import features
+from pipeline.configs import PipelineConfig
+
+PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
+RUN_FN = "models.trainer.run_fn"
+SCHEMA_FILE = "schema.pbtxt"
+RESOLVER_ID = "latest_blessed_model_resolver"
+_MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+
+def code_fingerprint() -> str:
+    """Digest of the model code: dotted-path functions are not hashed by TFX, so a code change
+    would otherwise be served stale results from the cache."""
+    digest = hashlib.sha256()
+    for path in sorted(_MODELS_DIR.glob("*.py")):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def transform_settings(config: PipelineConfig) -> Dict[str, Any]:
+    return {"vocab_size": config.vocab_size, "oov_buckets": config.oov_buckets,
+            "max_tokens": config.max_tokens, "code_fingerprint": code_fingerprint()}
+
+
+def trainer_settings(config: PipelineConfig) -> Dict[str, Any]:
+    keys = ("model", "embedding_dim", "gru_units", "pretrained_embeddings", "hub_handle", "hub_trainable",
+            "epochs", "steps_per_epoch", "batch_size", "learning_rate", "seed", "oov_buckets")
+    settings = {key: getattr(config, key) for key in keys}
+    settings["code_fingerprint"] = code_fingerprint()
+    return settings
+
+
+def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
+    """Metrics on the eval split, overall and per review-length bucket; blessing thresholds."""
+    accuracy_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.accuracy_threshold}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -config.baseline_margin}))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name=features.EXAMPLES_SIGNATURE, label_key=features.LABEL,
+                                    prediction_key=features.PROBABILITY)],
+        slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["length_bucket"])],
+        metrics_specs=[tfma.MetricsSpec(metrics=[
+            tfma.MetricConfig(class_name="ExampleCount"),
+            tfma.MetricConfig(class_name="BinaryAccuracy", threshold=accuracy_threshold),
+            tfma.MetricConfig(class_name="AUC"),
+            tfma.MetricConfig(class_name="Precision"),
+            tfma.MetricConfig(class_name="Recall"),
+        ])])
+
+
+def create_components(config: PipelineConfig, baseline_model: Optional[Any] = None) -> List[Any]:
+    """All nodes in topological order. `baseline_model` lets a target that cannot run TFX's
+    Resolver (OSS Kubeflow) supply the last blessed model another way."""
+    example_gen = ImdbExampleGen(input_base=config.data_root, eval_percent=config.eval_percent,
+                                 max_rejected_fraction=config.max_rejected_fraction,
+                                 input_fingerprint=config.input_fingerprint)
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=os.path.join(config.schema_dir, SCHEMA_FILE))
+    example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
+                                                       schema=schema_gen.outputs["schema"])
+    gate = DataValidationGate(anomalies=example_validator.outputs["anomalies"])
+    transform = tfx.components.Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn=PREPROCESSING_FN,
+        splits_config=tfx.proto.SplitsConfig(analyze=["train"], transform=["train", "eval"]),
+        custom_config=transform_settings(config))
+    transform.add_upstream_node(gate)
+    trainer = tfx.components.Trainer(
+        run_fn=RUN_FN,
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        train_args=tfx.proto.TrainArgs(splits=["train"]),
+        eval_args=tfx.proto.EvalArgs(splits=["eval"]),
+        custom_config=trainer_settings(config))
+    nodes = [example_gen, statistics_gen, schema_gen, example_validator, gate, transform, trainer]
+    if baseline_model is None:
+        resolver = tfx.dsl.Resolver(
+            strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+            model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+            model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing),
+        ).with_id(RESOLVER_ID)
+        nodes.append(resolver)
+        baseline_model = resolver.outputs["model"]
+    evaluator = tfx.components.Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_model,
+        example_splits=["eval"],
+        eval_config=eval_config(config))
+    pusher = IdempotentPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=tfx.proto.PushDestination(
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.resolved_serving_dir))).with_id("Pusher")
+    return nodes + [evaluator, pusher]
+
+
+def create_pipeline(config: PipelineConfig, metadata_connection_config: Optional[Any] = None,
+                    components: Optional[List[Any]] = None) -> tfx_pipeline.Pipeline:
+    return tfx.dsl.Pipeline(
+        pipeline_name=config.pipeline_name,
+        pipeline_root=config.resolved_pipeline_root,
+        components=components if components is not None else create_components(config),
+        enable_cache=config.enable_cache,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=list(config.beam_args))
