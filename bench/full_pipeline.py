@@ -58,15 +58,23 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--pretrained-embeddings")
     parser.add_argument("--hub-handle")
+    parser.add_argument("--hub-from-vectors", help="build an offline Hub module from this GloVe/word2vec file "
+                                                   "(into the workdir) and use it as --hub-handle")
+    parser.add_argument("--hub-trainable", action="store_true", help="fine-tune the Hub module's embedding")
     parser.add_argument("--label", default="", help="name of this configuration in BENCHMARKS.md")
     parser.add_argument("--no-record", action="store_true", help="do not append to BENCHMARKS.md")
     args = parser.parse_args()
 
     workdir = os.path.abspath(args.workdir)
     data_root = resolve_data(args.data, workdir)
+    if args.hub_from_vectors:
+        from models.hub_module import build_module_from_word_vectors  # pylint: disable=import-outside-toplevel
+
+        args.hub_handle = str(build_module_from_word_vectors(args.hub_from_vectors,
+                                                             os.path.join(workdir, "hub_module")))
     config = PipelineConfig(data_root=data_root, workdir=workdir, model=args.model, epochs=args.epochs,
                             pretrained_embeddings=args.pretrained_embeddings, hub_handle=args.hub_handle,
-                            accuracy_threshold=0.5)
+                            hub_trainable=args.hub_trainable, accuracy_threshold=0.5)
     started = time.time()
     summary = run_local(config)
     pipeline_seconds = time.time() - started

@@ -14,6 +14,7 @@ from models import features
 
 LENGTH_BUCKET_BOUNDARIES = (32, 64, 96, 128, 160, 200, 250, 300, 350)
 _PARSE_BATCH = 512
+MAX_SHUFFLE_BUFFER = 50_000  # IMDB's whole train split fits (~150 MB of padded ids)
 
 
 def list_files(patterns: Sequence[str]) -> List[str]:

@@ -20,6 +20,7 @@ from models import datasets, features
 from models.export import export_serving_model
 
 EMBEDDING_METADATA = "embedding_metadata.tsv"
+EMBEDDING_REPORT_DIR = "embedding_report"
 
 
 class ProgressLogger(keras.callbacks.Callback):
@@ -82,6 +83,18 @@ def _write_embedding_metadata(log_dir: str, vocabulary: list, oov_buckets: int) 
     return path
 
 
+def _write_embedding_report(model: keras.Model, vocabulary: list, model_run_dir: str) -> None:
+    """Where words lie along the learned sentiment direction (models.embedding_report); never fails training."""
+    from models.embedding_report import format_report, report_for_gru_model  # pylint: disable=import-outside-toplevel
+
+    try:
+        report = report_for_gru_model(model, vocabulary, os.path.join(model_run_dir, EMBEDDING_REPORT_DIR))
+    except Exception as error:  # pylint: disable=broad-except
+        print(f"Trainer: embedding report skipped: {error}", flush=True)
+        return
+    print("Trainer: learned embedding\n" + format_report(report), flush=True)
+
+
 def run_fn(fn_args: FnArgs) -> None:
     config: Dict[str, Any] = dict(fn_args.custom_config or {})
     family = config.get("model", "gru")
@@ -96,8 +109,10 @@ def run_fn(fn_args: FnArgs) -> None:
     steps_per_epoch = int(steps_cap) if steps_cap else max(1, math.ceil(train_count / batch_size))
     print(f"Trainer: {family} model, {train_count} training reviews, vocabulary {len(vocabulary)} words "
           f"+ {config['oov_buckets']} OOV buckets, {config['epochs']} epoch(s) x {steps_per_epoch} steps", flush=True)
+    # A buffer as large as the split (capped) gives a true shuffle whatever order the files hold.
     train = datasets.make_dataset(fn_args.train_files, feature_spec, family, batch_size, shuffle=True,
-                                  seed=int(config.get("seed", 42)), repeat=True)
+                                  seed=int(config.get("seed", 42)), repeat=True,
+                                  shuffle_buffer=min(train_count, datasets.MAX_SHUFFLE_BUFFER))
     evaluation = datasets.make_dataset(fn_args.eval_files, feature_spec, family, batch_size, shuffle=False)
 
     model = _build_model(config, vocabulary)
@@ -109,8 +124,13 @@ def run_fn(fn_args: FnArgs) -> None:
             embeddings_metadata={"embedding": EMBEDDING_METADATA}))
     else:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"))
-    eval_steps = int(config["eval_steps"]) if config.get("eval_steps") else None
+    if int(config.get("early_stopping_patience") or 0) > 0:
+        # The GRU overfits IMDB after a couple of epochs: keep the weights of the best eval epoch.
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True,
+                                                       patience=int(config["early_stopping_patience"])))
     model.fit(train, epochs=int(config.get("epochs", 1)), steps_per_epoch=steps_per_epoch,
-              validation_data=evaluation, validation_steps=eval_steps, callbacks=callbacks, verbose=0)
+              validation_data=evaluation, callbacks=callbacks, verbose=0)
+    if family == "gru":
+        _write_embedding_report(model, vocabulary, fn_args.model_run_dir)
     export_serving_model(model, transform_output, family, fn_args.serving_model_dir)
     print(f"Trainer: model exported to {fn_args.serving_model_dir}", flush=True)

@@ -16,10 +16,11 @@ from typing import Any, Dict, List, Optional
 
 from pipeline.configs import MODEL_FAMILIES, PipelineConfig, load_config_file
 from pipeline.errors import UserError
+from pipeline.hub_commands import add_commands as add_hub_commands
 
 DEFAULT_DATA_DIR = "data"  # where `data download` puts aclImdb, and where `run` looks by default
 # Config fields that `run` exposes as --flags (the rest: --config FILE).
-RUN_FLAGS = ("model", "epochs", "steps_per_epoch", "batch_size", "learning_rate", "vocab_size", "oov_buckets",
+RUN_FLAGS = ("model", "epochs", "steps_per_epoch", "early_stopping_patience", "batch_size", "learning_rate", "vocab_size", "oov_buckets",
              "max_tokens", "embedding_dim", "gru_units", "pretrained_embeddings", "hub_handle", "hub_trainable",
              "eval_percent", "max_rejected_fraction", "accuracy_threshold", "baseline_margin", "seed",
              "pipeline_root", "metadata_path", "serving_dir")
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
                                     f"(default: {DEFAULT_DATA_DIR}/aclImdb from `data download`)")
     run.add_argument("--workdir", help="pipeline root, metadata, serving/ and run_summary.json (default ./workdir)")
     run.add_argument("--config", help="JSON or YAML file of PipelineConfig settings; flags override it")
-    run.add_argument("--beam-arg", dest="beam_args", action="append", help="extra Beam pipeline option (repeatable)")
+    run.add_argument("--beam-arg", dest="beam_args", action="append", help="extra Beam pipeline option, written --beam-arg=--OPTION=VALUE (repeatable)")
     run.add_argument("--no-cache", dest="enable_cache", action="store_false", default=None,
                      help="re-run every component even when its inputs did not change")
     _add_config_flags(run)
@@ -70,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--url", help="archive URL (default: Stanford's aclImdb_v1.tar.gz)")
     download.add_argument("--sha256", help="expected SHA-256 of the archive (default: the official one)")
     download.add_argument("--dest", default=DEFAULT_DATA_DIR, help=f"target folder (default ./{DEFAULT_DATA_DIR})")
+    add_hub_commands(commands)
     return parser
 
 
@@ -142,7 +144,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"run": command_run, "predict": command_predict, "data": command_data}
     try:
-        return handlers[args.command](args)
+        return (getattr(args, "handler", None) or handlers[args.command])(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any, Dict, List, Optional
 
 from ml_metadata.metadata_store import metadata_store
@@ -96,6 +97,16 @@ def build_summary(store: metadata_store.MetadataStore, executions: Dict[str, Dic
             with open(report[0].uri + "/ingestion_report.json", encoding="utf-8") as handle:
                 ingestion = json.load(handle)
             summary["data"] = {k: ingestion[k] for k in ("examples_per_split", "rejected", "rejected_by_reason")}
+    trainer = executions.get("Trainer", {})
+    if trainer.get("execution_id"):
+        model_run = output_artifacts(store, trainer["execution_id"]).get("model_run")
+        report_path = f"{model_run[0].uri}/embedding_report/embedding_report.json" if model_run else None
+        if report_path and os.path.exists(report_path):
+            with open(report_path, encoding="utf-8") as handle:
+                report = json.load(handle)
+            summary["embedding_report"] = {k: v for k, v in report.items() if k not in ("words", "direction")}
+        if model_run:
+            summary["tensorboard_logdir"] = model_run[0].uri
     evaluator = executions.get("Evaluator", {})
     if evaluator.get("execution_id"):
         outputs = output_artifacts(store, evaluator["execution_id"])
@@ -140,6 +151,13 @@ def format_summary(summary: Dict[str, Any]) -> str:
             lines.append(f"  pushed: {summary['pushed_path']}")
         else:
             lines.append("  pushed: nothing (the model was not blessed)")
+    if summary.get("embedding_report"):
+        from models.embedding_report import format_report  # pylint: disable=import-outside-toplevel
+
+        lines.append("  learned embedding (see the PNG/HTML report):")
+        lines.extend("    " + line for line in format_report(summary["embedding_report"]).splitlines())
+    if summary.get("tensorboard_logdir"):
+        lines.append(f"  TensorBoard: tensorboard --logdir {summary['tensorboard_logdir']}")
     cached = [node for node, info in summary.get("components", {}).items() if info.get("cached")]
     if cached:
         lines.append(f"  from cache: {', '.join(cached)}")

@@ -49,6 +49,7 @@ class PipelineConfig:
     hub_trainable: bool = False
     epochs: int = 2
     steps_per_epoch: Optional[int] = None  # cap per epoch (tests use a handful); None = the whole split
+    early_stopping_patience: int = 1   # epochs without eval-loss improvement before stopping (0 = off)
     batch_size: int = 64
     learning_rate: float = 1e-3
     seed: int = 42

@@ -1,0 +1,21 @@
+"""Shared test setup: Keras 2 before TensorFlow loads, quiet TF logs, small-corpus helpers."""
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/corpus.py
+
+import pytest  # noqa: E402
+
+# Tiny model and data settings so a real pipeline run stays within a couple of minutes.
+SMALL_SETTINGS = {
+    "vocab_size": 200, "oov_buckets": 20, "max_tokens": 40, "embedding_dim": 16, "gru_units": 8,
+    "epochs": 2, "steps_per_epoch": 15, "batch_size": 32, "accuracy_threshold": 0.5, "learning_rate": 0.01,
+}
+
+
+@pytest.fixture
+def small_settings():
+    return dict(SMALL_SETTINGS)

@@ -1,0 +1,64 @@
+import json
+
+import pytest
+
+from pipeline.configs import PipelineConfig
+from pipeline.errors import UserError
+
+
+def test_defaults_match_the_documented_model():
+    config = PipelineConfig()
+    assert (config.vocab_size, config.oov_buckets, config.model) == (10_000, 1_000, "gru")
+    assert config.resolved_pipeline_root == "workdir/pipeline_root"
+    assert config.resolved_metadata_path == "workdir/metadata.sqlite"
+    assert config.resolved_serving_dir == "workdir/serving"
+
+
+def test_explicit_paths_win_over_workdir():
+    config = PipelineConfig(workdir="/w", serving_dir="/srv/models/imdb")
+    assert config.resolved_serving_dir == "/srv/models/imdb"
+    assert config.resolved_pipeline_root == "/w/pipeline_root"
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"model": "bert"}, "model must be one of"),
+    ({"model": "hub"}, "hub_handle"),
+    ({"vocab_size": 0}, "vocab_size must be at least 1"),
+    ({"oov_buckets": 0}, "oov_buckets"),
+    ({"eval_percent": 70}, "eval_percent"),
+    ({"max_rejected_fraction": 1.5}, "max_rejected_fraction"),
+    ({"steps_per_epoch": 0}, "steps_per_epoch"),
+    ({"learning_rate": 0}, "learning_rate"),
+])
+def test_invalid_settings_are_refused_with_a_sentence(changes, fragment):
+    with pytest.raises(UserError, match=fragment):
+        PipelineConfig(**changes)
+
+
+def test_from_file_json_and_yaml_with_overrides(tmp_path):
+    json_file = tmp_path / "c.json"
+    json_file.write_text(json.dumps({"epochs": 5, "batch_size": 16}))
+    config = PipelineConfig.from_file(str(json_file), epochs=1, batch_size=None)
+    assert (config.epochs, config.batch_size) == (1, 16)
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("model: gru\nvocab_size: 123\nbeam_args: ['--direct_num_workers=1']\n")
+    config = PipelineConfig.from_file(str(yaml_file))
+    assert config.vocab_size == 123 and config.beam_args == ["--direct_num_workers=1"]
+
+
+def test_bad_config_files(tmp_path):
+    with pytest.raises(UserError, match="Cannot read"):
+        PipelineConfig.from_file(str(tmp_path / "missing.json"))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        PipelineConfig.from_file(str(broken))
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(json.dumps({"epocs": 3}))
+    with pytest.raises(UserError, match="Unknown configuration keys: epocs"):
+        PipelineConfig.from_file(str(unknown))
+
+
+def test_round_trip_through_dict():
+    config = PipelineConfig(data_root="/d", epochs=3, beam_args=["--x=1"])
+    assert PipelineConfig.from_dict(config.to_dict()) == config

@@ -1,0 +1,128 @@
+"""End to end: the real pipeline (LocalDagRunner, Beam, MLMD on SQLite) through the real CLI.
+
+One generated corpus, three runs sharing one workdir (first run, unchanged re-run, impossible
+threshold) and one run on bad data; each run is a subprocess of the installed `imdb-pipeline`.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SMALL_SETTINGS
+from corpus import write_aclimdb
+
+pytestmark = pytest.mark.e2e
+CLI = str(Path(sys.executable).parent / "imdb-pipeline")
+ALL_COMPONENTS = {"ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DataValidationGate",
+                  "Transform", "Trainer", "latest_blessed_model_resolver", "Evaluator", "Pusher"}
+
+
+def cli(*args, stdin=None, timeout=900):
+    return subprocess.run([CLI, *args], input=stdin, capture_output=True, text=True, timeout=timeout)
+
+
+def versions(serving_dir: Path):
+    return sorted(p.name for p in serving_dir.iterdir() if p.name.isdigit()) if serving_dir.exists() else []
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    data = write_aclimdb(root / "data", n_train=320, n_test=40)
+    config = root / "small.json"
+    config.write_text(json.dumps(SMALL_SETTINGS))
+    workdir = root / "workdir"
+    results = {"workdir": workdir, "data": data}
+    for name, extra in (("first", []), ("rerun", []), ("impossible", ["--accuracy-threshold", "1.01"])):
+        proc = cli("run", "--data", str(data), "--workdir", str(workdir), "--config", str(config), *extra)
+        assert proc.returncode == 0, f"{name} run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        results[name] = {"stdout": proc.stdout, "summary": json.loads((workdir / "run_summary.json").read_text()),
+                         "versions": versions(workdir / "serving")}
+    return results
+
+
+def test_first_run_executes_every_component_and_pushes(runs):
+    summary = runs["first"]["summary"]
+    assert summary["status"] == "succeeded"
+    assert set(summary["components"]) == ALL_COMPONENTS
+    assert not any(info["cached"] for info in summary["components"].values())
+    assert summary["blessed"] is True and summary["pushed"] is True
+    assert summary["eval_metrics"]["overall"]["accuracy"] >= 0.5
+    assert summary["eval_metrics"]["overall"]["example_count"] > 0
+    assert set(summary["eval_metrics"]["by_length_bucket"]) == {"000-099"}
+    assert summary["data"]["examples_per_split"]["test"] == 40
+    assert len(runs["first"]["versions"]) == 1
+    pushed = Path(summary["pushed_path"])
+    assert pushed.parent == runs["workdir"] / "serving" and (pushed / "saved_model.pb").exists()
+    for line in ("ImdbExampleGen started", "Trainer finished", "Run summary", "blessed: yes"):
+        assert line in runs["first"]["stdout"]
+
+
+def test_predict_scores_raw_text(runs):
+    proc = cli("predict", "--workdir", str(runs["workdir"]), "--json",
+               "A wonderful, excellent film.<br />Loved it", "Terrible, awful and boring. The worst.")
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [set(row) for row in rows] == [{"text", "probability", "label"}] * 2
+    assert rows[0]["probability"] > rows[1]["probability"]
+    assert rows[0]["label"] == 1 and rows[1]["label"] == 0
+    stdin_proc = cli("predict", "--workdir", str(runs["workdir"]), stdin="great superb\n\nworst waste\n")
+    assert stdin_proc.returncode == 0 and len(stdin_proc.stdout.splitlines()) == 2
+
+
+def test_exported_model_serves_text_and_examples_alike(runs):
+    import tensorflow as tf
+
+    model = tf.saved_model.load(runs["first"]["summary"]["pushed_path"])
+    assert {"serving_default", "serving_examples"} <= set(model.signatures)
+    texts = ["great fun", "dull stupid waste"]
+    by_text = model.signatures["serving_default"](text=tf.constant(texts))["probability"].numpy()
+    examples = [tf.train.Example(features=tf.train.Features(feature={"text": tf.train.Feature(
+        bytes_list=tf.train.BytesList(value=[t.encode()]))})).SerializeToString() for t in texts]
+    by_example = model.signatures["serving_examples"](examples=tf.constant(examples))["probability"].numpy()
+    assert by_text.tolist() == pytest.approx(by_example.tolist(), abs=1e-6)
+
+
+def test_unchanged_rerun_is_served_from_cache_and_pushes_nothing_new(runs):
+    components = runs["rerun"]["summary"]["components"]
+    for name in ("ImdbExampleGen", "StatisticsGen", "ExampleValidator", "Transform", "Trainer"):
+        assert components[name]["cached"], name
+    assert runs["rerun"]["versions"] == runs["first"]["versions"]
+    assert runs["rerun"]["summary"]["already_serving"] is True
+
+
+def test_impossible_threshold_blocks_blessing_and_push(runs):
+    summary = runs["impossible"]["summary"]
+    assert summary["components"]["Trainer"]["cached"]
+    assert summary["blessed"] is False and summary["pushed"] is False
+    assert any("binary_accuracy" in reason for reason in summary["blessing_reasons"])
+    assert runs["impossible"]["versions"] == runs["first"]["versions"]
+    assert "blessed: NO" in runs["impossible"]["stdout"]
+
+
+def test_anomalous_data_stops_before_training(tmp_path):
+    data = write_aclimdb(tmp_path / "data", n_train=60, n_test=0)
+    (data / "train" / "pos" / "999_11.txt").write_text("A rating of eleven is off the scale.")
+    proc = cli("run", "--data", str(data), "--workdir", str(tmp_path / "wd"),
+               "--config", str(_write(tmp_path / "c.json", SMALL_SETTINGS)))
+    assert proc.returncode == 2
+    assert "DataValidationGate" in proc.stderr and "'rating'" in proc.stderr
+    summary = json.loads((tmp_path / "wd" / "run_summary.json").read_text())
+    assert summary["status"] == "failed" and "Trainer" not in summary["components"]
+    assert not (tmp_path / "wd" / "serving").exists()
+
+
+def _write(path: Path, values: dict) -> Path:
+    path.write_text(json.dumps(values))
+    return path
+
+
+def test_cli_errors_are_sentences(tmp_path):
+    proc = cli("run", "--data", str(tmp_path / "missing"), "--workdir", str(tmp_path / "wd"))
+    assert proc.returncode == 2 and proc.stderr.startswith("error: The data path") and "Traceback" not in proc.stderr
+    proc = cli("predict", "--serving-dir", str(tmp_path), "hello")
+    assert proc.returncode == 2 and "No pushed model" in proc.stderr
+    assert os.listdir(tmp_path) == []
