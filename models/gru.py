@@ -12,6 +12,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from models import features
+from models.compiling import LearningRate, compile_binary_classifier
 
 
 @keras.utils.register_keras_serializable(package="imdb")
@@ -22,7 +23,7 @@ class PaddingMask(keras.layers.Layer):
         return tf.not_equal(token_ids, features.PADDING_ID)
 
 
-def build_gru_model(vocab_rows: int, embedding_dim: int = 128, units: int = 128, learning_rate: float = 1e-3,
+def build_gru_model(vocab_rows: int, embedding_dim: int = 128, units: int = 128, learning_rate: LearningRate = 1e-3,
                     embedding_matrix: Optional[np.ndarray] = None) -> keras.Model:
     """vocab_rows = 1 (padding) + vocabulary size + OOV buckets.
 
@@ -43,8 +44,4 @@ def build_gru_model(vocab_rows: int, embedding_dim: int = 128, units: int = 128,
     sequence = keras.layers.GRU(units, return_sequences=True, name="gru_sequence")(embedded, mask=mask)
     state = keras.layers.GRU(units, name="gru_final")(sequence, mask=mask)
     probability = keras.layers.Dense(1, activation="sigmoid", name=features.PROBABILITY)(state)
-    model = keras.Model(token_ids, probability, name="masked_gru")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss="binary_crossentropy",
-                  metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")])
-    return model
+    return compile_binary_classifier(keras.Model(token_ids, probability, name="masked_gru"), learning_rate)

@@ -10,15 +10,12 @@ import tensorflow_hub as hub
 import tf_keras as keras
 
 from models import features
+from models.compiling import LearningRate, compile_binary_classifier
 
 
-def build_hub_model(handle: str, trainable: bool = False, learning_rate: float = 1e-3) -> keras.Model:
+def build_hub_model(handle: str, trainable: bool = False, learning_rate: LearningRate = 1e-3) -> keras.Model:
     text = keras.Input(shape=(), dtype=tf.string, name=features.CLEAN_TEXT)
     embedded = hub.KerasLayer(handle, trainable=trainable, name="text_embedding")(text)
     hidden = keras.layers.Dense(128, activation="relu", name="hidden")(embedded)
     probability = keras.layers.Dense(1, activation="sigmoid", name=features.PROBABILITY)(hidden)
-    model = keras.Model(text, probability, name="hub_classifier")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss="binary_crossentropy",
-                  metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")])
-    return model
+    return compile_binary_classifier(keras.Model(text, probability, name="hub_classifier"), learning_rate)

@@ -126,3 +126,28 @@ def test_cli_errors_are_sentences(tmp_path):
     proc = cli("predict", "--serving-dir", str(tmp_path), "hello")
     assert proc.returncode == 2 and "No pushed model" in proc.stderr
     assert os.listdir(tmp_path) == []
+
+
+def test_learned_gru_embedding_exports_as_a_hub_module(runs, tmp_path):
+    """The seed's reuse idea, backwards: the trained GRU's embedding becomes a Hub module whose
+    vector for a known word is exactly that word's row of the trained table."""
+    import tensorflow as tf
+    import tensorflow_hub as hub
+
+    out = tmp_path / "gru_module"
+    proc = cli("hub", "export-gru", "--workdir", str(runs["workdir"]), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    model_dir = runs["first"]["summary"]["pushed_path"]
+    vocabulary = (Path(model_dir) / "assets" / "vocabulary").read_text(encoding="utf-8").split("\n")
+    table = [v for v in tf.saved_model.load(model_dir).variables if v.name == "embedding/embeddings:0"][0].numpy()
+    module = hub.KerasLayer(str(out))
+    for word in ("great", "terrible"):
+        row = vocabulary.index(word) + 1
+        assert module(tf.constant([word])).numpy()[0] == pytest.approx(table[row].tolist(), abs=1e-6)
+
+
+def test_run_writes_the_embedding_report(runs):
+    report = runs["first"]["summary"]["embedding_report"]
+    assert Path(report["png"]).stat().st_size > 10_000 and Path(report["html"]).exists()
+    assert report["most_positive"] and report["most_negative"]
+    assert "learned embedding" in runs["first"]["stdout"]
