@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional
 
 from pipeline.configs import MODEL_FAMILIES, PipelineConfig, load_config_file
 from pipeline.errors import UserError
+from kubeflow.cli import add_commands as add_kubeflow_commands
 from pipeline.hub_commands import add_commands as add_hub_commands
 
 DEFAULT_DATA_DIR = "data"  # where `data download` puts aclImdb, and where `run` looks by default
@@ -72,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--sha256", help="expected SHA-256 of the archive (default: the official one)")
     download.add_argument("--dest", default=DEFAULT_DATA_DIR, help=f"target folder (default ./{DEFAULT_DATA_DIR})")
     add_hub_commands(commands)
+    add_kubeflow_commands(commands)  # compile, submit, schedule
     return parser
 
 

@@ -1,0 +1,155 @@
+"""`compile`, `submit` and `schedule`: the Kubeflow commands of `imdb-pipeline`.
+
+`add_commands(subparsers)` adds them to the CLI's argparse subparsers; each sets `handler`, which
+takes the parsed args and returns an exit code (user errors raise UserError, like the other commands).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any, Dict, List, Optional
+
+from pipeline.errors import UserError
+
+DEFAULT_EXPERIMENT = "imdb-sentiment"
+
+
+def add_commands(subparsers) -> None:
+    compile_ = subparsers.add_parser("compile", help="compile the pipeline to a KFP v2 YAML for kfp or vertex")
+    compile_.add_argument("--target", choices=("kfp", "vertex"), required=True,
+                          help="kfp: open-source Kubeflow Pipelines; vertex: Vertex AI Pipelines")
+    compile_.add_argument("--image", required=True, help="image built from kubeflow/Dockerfile, as the cluster pulls it")
+    compile_.add_argument("--output", help="YAML to write (default imdb-sentiment-<target>.yaml)")
+    compile_.add_argument("--config", help="JSON or YAML file of PipelineConfig settings; flags override it")
+    compile_.add_argument("--data", dest="data_root", help="aclImdb folder or CSV on object storage (gs://...)")
+    compile_.add_argument("--serving-dir", help="where blessed models are pushed, on object storage")
+    compile_.add_argument("--beam-arg", dest="beam_args", action="append",
+                          help="Beam option for every component, written --beam-arg=--runner=DataflowRunner (repeatable)")
+    compile_.add_argument("--local-paths", action="store_true",
+                          help="allow paths on this machine and use this checkout's schema: only for trying the "
+                               "file with python -m kubeflow.local_harness")
+    compile_.set_defaults(handler=command_compile)
+
+    for name, helptext in (("submit", "start a run of a compiled pipeline"),
+                           ("schedule", "create a recurring run of a compiled pipeline")):
+        command = subparsers.add_parser(name, help=helptext)
+        command.add_argument("package", help="the compiled .yaml")
+        command.add_argument("--target", choices=("kfp", "vertex"), default="kfp")
+        command.add_argument("--pipeline-root", required=True, help="object storage for run outputs (gs://...)")
+        command.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                             help="pipeline parameter (repeatable; VALUE is JSON when it parses as JSON)")
+        command.add_argument("--service-account", help="KFP: Kubernetes service account; Vertex: GCP service account")
+        command.add_argument("--host", help="KFP API endpoint (default $KF_PIPELINES_ENDPOINT)")
+        command.add_argument("--namespace", help="KFP namespace (multi-user deployments)")
+        command.add_argument("--experiment", default=DEFAULT_EXPERIMENT, help="KFP experiment (created if missing)")
+        command.add_argument("--project", help="Vertex: GCP project")
+        command.add_argument("--region", help="Vertex: region, e.g. us-central1")
+        command.add_argument("--name", help="run or schedule name (default: pipeline name and time)")
+        if name == "schedule":
+            command.add_argument("--cron", required=True,
+                                 help="KFP: six fields, seconds first ('0 0 2 * * *' = 02:00 daily); "
+                                      "Vertex: five fields, optionally 'TZ=Europe/Berlin 0 2 * * *'")
+            command.add_argument("--max-concurrency", type=int, default=1, help="runs at once (KFP: 1-10; default 1)")
+            command.add_argument("--catchup", action="store_true",
+                                 help="KFP: start the runs missed while paused (default: skip them)")
+            command.set_defaults(handler=command_schedule)
+        else:
+            command.set_defaults(handler=command_submit)
+
+
+def parse_params(pairs: List[str]) -> Dict[str, Any]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--param takes KEY=VALUE, not {pair!r}.")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+def _config(args: argparse.Namespace):
+    from pipeline.configs import PipelineConfig, load_config_file  # pylint: disable=import-outside-toplevel
+
+    values: Dict[str, Any] = load_config_file(args.config) if args.config else {}
+    for name in ("data_root", "serving_dir", "beam_args"):
+        if getattr(args, name):
+            values[name] = getattr(args, name)
+    return PipelineConfig.from_dict(values)
+
+
+def command_compile(args: argparse.Namespace) -> int:
+    from kubeflow.compiler import compile_pipeline  # pylint: disable=import-outside-toplevel
+    from kubeflow.settings import KubeflowSettings  # pylint: disable=import-outside-toplevel
+
+    from pipeline.configs import SCHEMA_DIR  # pylint: disable=import-outside-toplevel
+
+    local = {"require_object_storage": False, "schema_dir": SCHEMA_DIR} if args.local_paths else {}
+    settings = KubeflowSettings(target=args.target, image=args.image,
+                                output=args.output or f"imdb-sentiment-{args.target}.yaml", **local)
+    path = compile_pipeline(_config(args), settings)
+    print(f"Wrote {path} ({args.target}, image {args.image}). Next: imdb-pipeline submit {path} "
+          f"--target {args.target} --pipeline-root gs://BUCKET/pipeline_root ...")
+    return 0
+
+
+def _name(args: argparse.Namespace, kind: str) -> str:
+    return args.name or f"imdb-sentiment-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _vertex_job(args: argparse.Namespace, kind: str):
+    from kubeflow import submit  # pylint: disable=import-outside-toplevel
+
+    return submit.vertex_job(args.package, args.pipeline_root, args.project, args.region, _name(args, kind),
+                             params=parse_params(args.param))
+
+
+def command_submit(args: argparse.Namespace) -> int:
+    from kubeflow import submit  # pylint: disable=import-outside-toplevel
+
+    if args.target == "vertex":
+        print(f"Submitted Vertex AI pipeline job {submit.submit_vertex(_vertex_job(args, 'run'), args.service_account)}")
+        return 0
+    run_id = submit.submit_kfp(args.package, args.pipeline_root, args.host, args.experiment, _name(args, "run"),
+                               namespace=args.namespace, params=parse_params(args.param),
+                               service_account=args.service_account)
+    print(f"Submitted KFP run {run_id} in experiment {args.experiment}")
+    return 0
+
+
+def command_schedule(args: argparse.Namespace) -> int:
+    from kubeflow import submit  # pylint: disable=import-outside-toplevel
+
+    if args.target == "vertex":
+        name = submit.schedule_vertex(_vertex_job(args, "schedule"), args.cron, _name(args, "schedule"),
+                                      max_concurrency=args.max_concurrency, service_account=args.service_account)
+        print(f"Created Vertex AI schedule {name} ({args.cron})")
+        return 0
+    job_id = submit.schedule_kfp(args.package, args.pipeline_root, args.host, args.experiment, _name(args, "schedule"),
+                                 args.cron, max_concurrency=args.max_concurrency, catchup=args.catchup,
+                                 namespace=args.namespace, params=parse_params(args.param),
+                                 service_account=args.service_account)
+    print(f"Created KFP recurring run {job_id} ({args.cron}, at most {args.max_concurrency} at once, "
+          f"{'catching up' if args.catchup else 'no catch-up'})")
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Standalone entry (`python -m kubeflow.cli ...`) until pipeline/cli.py wires add_commands."""
+    import sys  # pylint: disable=import-outside-toplevel
+
+    parser = argparse.ArgumentParser(prog="python -m kubeflow.cli")
+    add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,130 @@
+"""Container entrypoint of every task: repairs the ExecutorInput, then runs TFX 1.16's entrypoint.
+
+Why (tensorflow/tfx#7768, open): the open-source KFP backend does not keep an artifact's schema
+once stored (backend/src/v2/metadata/client.go, GetOutputArtifactsByExecutionId sets
+`Schema: ""`), so every upstream artifact reaches the next task as `type: {instanceSchema: ""}`
+and TFX's entrypoint crashes looking up the artifact class. The task's own input definitions,
+compiled into `--json_serialized_inputs_spec_args` with schema 2.1, hold each input's type:
+they are copied in. Two more repairs, for both targets:
+- the project's custom types carry a KFP-legal title (kubeflow/artifact_types.py) that is not
+  a Python path; it is replaced by the class path TFX imports;
+- an artifact marked `baseline_absent` (components/baseline_resolver.py) stands for "no
+  artifact", which KFP cannot express; it is removed so the component sees an empty input.
+
+    python -m kubeflow.entrypoint --executor_class_path ... --json_serialized_invocation_args {{$}} ...
+"""
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+INVOCATION_FLAG = "--json_serialized_invocation_args"
+INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
+ABSENT_PROPERTY = "baseline_absent"  # components.baseline_resolver.ABSENT_PROPERTY, without importing TFX
+
+
+def type_title(artifact_type: Optional[Dict[str, Any]]) -> Optional[str]:
+    """The schema title of an ArtifactTypeSchema (JSON form), or None when it names no type."""
+    artifact_type = artifact_type or {}
+    if artifact_type.get("schemaTitle"):
+        return artifact_type["schemaTitle"]
+    schema = artifact_type.get("instanceSchema")
+    if schema:
+        loaded = yaml.safe_load(schema)
+        if isinstance(loaded, dict) and loaded.get("title"):
+            return loaded["title"]
+    return None
+
+
+def with_class_path(artifact_type: Dict[str, Any], class_paths: Dict[str, str]) -> Dict[str, Any]:
+    """The same type, its title replaced by the class path when it is a project custom type."""
+    title = type_title(artifact_type)
+    if title not in class_paths:
+        return artifact_type
+    if artifact_type.get("schemaTitle"):
+        return {**artifact_type, "schemaTitle": class_paths[title]}
+    schema = yaml.safe_load(artifact_type["instanceSchema"])
+    schema["title"] = class_paths[title]
+    return {**artifact_type, "instanceSchema": yaml.safe_dump(schema, sort_keys=False)}
+
+
+def is_absent(artifact: Dict[str, Any]) -> bool:
+    value = (artifact.get("metadata") or {}).get(ABSENT_PROPERTY)
+    return bool(value) and value not in ("0", "false", "False")
+
+
+def repair_executor_input(executor_input: Dict[str, Any], inputs_spec: Optional[Dict[str, Any]],
+                          class_paths: Dict[str, str], notes: Optional[List[str]] = None) -> Dict[str, Any]:
+    """A copy of the ExecutorInput (JSON form) that TFX's entrypoint can parse; see module doc.
+    What was repaired is appended to `notes`, for the task log."""
+    notes = [] if notes is None else notes
+    repaired = copy.deepcopy(executor_input)
+    declared = (inputs_spec or {}).get("artifacts", {})
+    for name, artifact_list in repaired.get("inputs", {}).get("artifacts", {}).items():
+        kept: List[Dict[str, Any]] = []
+        for artifact in artifact_list.get("artifacts", []):
+            if is_absent(artifact):
+                notes.append(f"dropped input {name} (marked {ABSENT_PROPERTY})")
+                continue
+            if type_title(artifact.get("type")) is None:
+                if name not in declared:
+                    raise ValueError(f"Input artifact {name!r} arrived without a type and the task's input "
+                                     "definitions do not declare it; recompile with schema 2.1.")
+                artifact["type"] = copy.deepcopy(declared[name]["artifactType"])
+                notes.append(f"typed input {name} as {type_title(artifact['type'])} (tensorflow/tfx#7768)")
+            artifact["type"] = with_class_path(artifact["type"], class_paths)
+            kept.append(artifact)
+        artifact_list["artifacts"] = kept
+    for artifact_list in repaired.get("outputs", {}).get("artifacts", {}).values():
+        for artifact in artifact_list.get("artifacts", []):
+            artifact["type"] = with_class_path(artifact.get("type") or {}, class_paths)
+    return repaired
+
+
+def _flag_value(argv: List[str], flag: str) -> Optional[int]:
+    """Index of the flag's value in argv (`--flag value` or `--flag=value` forms)."""
+    for index, arg in enumerate(argv):
+        if arg == flag and index + 1 < len(argv):
+            return index + 1
+        if arg.startswith(flag + "="):
+            return index
+    return None
+
+
+def repair_argv(argv: List[str], class_paths: Dict[str, str], notes: Optional[List[str]] = None) -> List[str]:
+    """argv with the invocation JSON replaced by its repaired form; everything else untouched."""
+    argv = list(argv)
+    at = _flag_value(argv, INVOCATION_FLAG)
+    if at is None:
+        return argv
+    spec_at = _flag_value(argv, INPUTS_SPEC_FLAG)
+
+    def value(index: int) -> str:
+        return argv[index].split("=", 1)[1] if argv[index].startswith("--") else argv[index]
+
+    inputs_spec = json.loads(value(spec_at)) if spec_at is not None else None
+    repaired = json.dumps(repair_executor_input(json.loads(value(at)), inputs_spec, class_paths, notes))
+    argv[at] = f"{INVOCATION_FLAG}={repaired}" if argv[at].startswith("--") else repaired
+    return argv
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    from absl import app  # pylint: disable=import-outside-toplevel
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor  # pylint: disable=import-outside-toplevel
+
+    from kubeflow.artifact_types import class_paths_by_title  # pylint: disable=import-outside-toplevel
+
+    argv = list(sys.argv if argv is None else argv)
+    notes: List[str] = []
+    fixed = [argv[0]] + repair_argv(argv[1:], class_paths_by_title(), notes)
+    print(f"kubeflow.entrypoint: {'; '.join(notes) if notes else 'executor input needed no repair'}",
+          file=sys.stderr, flush=True)
+    app.run(kubeflow_v2_run_executor.main, argv=fixed, flags_parser=kubeflow_v2_run_executor._parse_flags)  # pylint: disable=protected-access
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,389 @@
+"""Executes a compiled KFP spec on this machine, task by task, as the KFP driver and launcher would.
+
+What it does: checks the spec as the backend does (kubeflow/spec_check.py), then runs each task
+in topological order as a subprocess with the task's own command and args, after building its
+ExecutorInput the way the KFP driver does: `{{$}}` replaced by the ExecutorInput JSON, output
+URIs `<root>/<pipeline>/<run>/<task>/<salt>/<output>`, an output metadata file the executor
+writes and the launcher merges (URI, metadata) into the produced artifacts, which then flow to
+their consumers. Two modes:
+  oss     as the open-source backend: upstream artifacts arrive named by their metadata id and
+          typed `{instanceSchema: ""}` (tensorflow/tfx#7768); resolver tasks and tasks needing
+          a `lifecycle.preCacheCheck` driver are refused (the backend would not run them).
+  vertex  as Vertex AI: artifacts keep their types and resource names, preCacheCheck runs
+          before the executor, and resolver tasks are answered from the artifacts of earlier
+          harness runs under the same root (filters of the form `a="b" AND c=d`).
+
+Tasks with `cachingOptions.enableCache` are served from earlier runs under the same root when
+their cache key matches (input artifact names, parameter values, output types, image, command
+and args: the fields of KFP's cache key), as the backend does.
+
+What it does not prove: there is no Argo, no pod, no image (the command runs in this Python),
+no object store (URIs are local paths) and no ML Metadata server. A spec that runs here can
+still fail on a cluster for those reasons; see kubeflow/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any, Dict, Iterable, List, Optional
+
+from google.protobuf import json_format
+
+from kubeflow import spec_check
+from pipeline.errors import UserError
+
+MODES = ("oss", "vertex")
+VERTEX_NAME = "projects/local/locations/local/metadataStores/default/artifacts/{}"
+REGISTRY_FILE = "_harness_artifacts.json"  # what resolver queries see, across runs under one root
+CACHE_FILE = "_harness_cache.json"          # cache key -> outputs of the execution that made them
+_PLACEHOLDER = re.compile(r"\{\{\$[^}]*\}\}")
+
+
+class HarnessError(Exception):
+    """A task failed, or the spec asks for something the backend would not do."""
+
+
+@dataclasses.dataclass
+class TaskResult:
+    name: str
+    seconds: float
+    outputs: Dict[str, List[Dict[str, Any]]]   # output key -> RuntimeArtifacts (JSON form)
+    log: Optional[str] = None
+    how: str = "executed"                       # or "cached", or "resolved" (a resolver task)
+
+
+class ArtifactRegistry:
+    """The artifacts every run under one root produced: ids, names, and what resolvers query."""
+
+    def __init__(self, root: str, mode: str):
+        self.path = os.path.join(root, REGISTRY_FILE)
+        self.mode = mode
+        self.rows: List[Dict[str, Any]] = _read_json(self.path, [])
+
+    def record(self, artifact: Dict[str, Any], title: Optional[str]) -> Dict[str, Any]:
+        artifact_id = len(self.rows) + 1
+        name = str(artifact_id) if self.mode == "oss" else VERTEX_NAME.format(artifact_id)
+        stored = {**artifact, "name": name}
+        self.rows.append({"id": artifact_id, "title": title, "artifact": stored})
+        _write_json(self.path, self.rows)
+        return stored
+
+    def latest(self, query: str) -> Optional[Dict[str, Any]]:
+        """The newest artifact matching an ML Metadata filter made of `key=value` terms joined by AND."""
+        terms = [term.strip() for term in query.split(" AND ")]
+        for row in reversed(self.rows):
+            if all(self._matches(row, term) for term in terms):
+                return row["artifact"]
+        return None
+
+    @staticmethod
+    def _matches(row: Dict[str, Any], term: str) -> bool:
+        key, _, wanted = term.partition("=")
+        wanted = wanted.strip().strip('"')
+        metadata = row["artifact"].get("metadata") or {}
+        if key == "schema_title":
+            return row["title"] == wanted
+        if key == "state":
+            return wanted == "LIVE"
+        if key == "name":
+            return row["artifact"]["name"] == wanted
+        match = re.fullmatch(r"metadata\.(\w+)\.(number_value|string_value)", key)
+        if match:
+            value = metadata.get(match.group(1))
+            if value is None:
+                return False
+            return float(value) == float(wanted) if match.group(2) == "number_value" else str(value) == wanted
+        raise HarnessError(f"The harness cannot evaluate the resolver filter term {term!r}.")
+
+
+class LocalKfpRun:
+    """One run of a compiled spec; `run()` executes it and returns each task's result."""
+
+    def __init__(self, spec: Dict[str, Any], pipeline_root: str, mode: str = "oss",
+                 parameters: Optional[Dict[str, Any]] = None, run_id: Optional[str] = None,
+                 python: str = sys.executable, env: Optional[Dict[str, str]] = None):
+        if mode not in MODES:
+            raise UserError(f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
+        spec_check.raise_for_problems(spec, "kfp" if mode == "oss" else "vertex")
+        self.spec = spec_check.parse_strict(spec)
+        self.executors = spec_check.deployment_config(self.spec).executors
+        self.mode, self.python = mode, python
+        self.pipeline_root = os.path.abspath(pipeline_root)
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.run_root = os.path.join(self.pipeline_root, self.spec.pipeline_info.name, self.run_id)
+        self.parameters = self._root_parameters(parameters or {})
+        self.env = dict(os.environ if env is None else env)
+        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        self.env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, self.env.get("PYTHONPATH")) if p)
+        os.makedirs(self.pipeline_root, exist_ok=True)
+        self.registry = ArtifactRegistry(self.pipeline_root, mode)
+        self.cache = _read_json(os.path.join(self.pipeline_root, CACHE_FILE), {})
+        self.results: Dict[str, TaskResult] = {}
+        self.parameter_outputs: Dict[str, Dict[str, Any]] = {}
+
+    # -- the run -------------------------------------------------------------------------------
+    def run(self, stop_after: Iterable[str] = (), log: Any = None) -> Dict[str, TaskResult]:
+        """Runs every task, or only the `stop_after` tasks and what they need."""
+        order = spec_check.topological_order(self.spec.root.dag)
+        if isinstance(stop_after, str):
+            stop_after = [stop_after]
+        if stop_after:
+            needed = set().union(*(self._needed_for(name) for name in stop_after))
+            order = [name for name in order if name in needed]
+        os.makedirs(self.run_root, exist_ok=True)
+        for name in order:
+            started = time.time()
+            if log:
+                print(f"[harness {self.mode}] {name} ...", file=log, flush=True)
+            self.results[name] = self._run_task(name, self.spec.root.dag.tasks[name])
+            self.results[name].seconds = round(time.time() - started, 1)
+            if log:
+                print(f"[harness {self.mode}] {name} done in {self.results[name].seconds}s", file=log, flush=True)
+        return self.results
+
+    def _needed_for(self, target: str) -> set:
+        tasks, needed, todo = self.spec.root.dag.tasks, set(), [target]
+        if target not in tasks:
+            raise UserError(f"There is no task {target!r} in the pipeline.")
+        while todo:
+            name = todo.pop()
+            if name in needed:
+                continue
+            needed.add(name)
+            task = tasks[name]
+            todo.extend(task.dependent_tasks)
+            todo.extend(spec.task_output_artifact.producer_task for spec in task.inputs.artifacts.values()
+                        if spec.HasField("task_output_artifact"))
+        return needed
+
+    def _run_task(self, name: str, task) -> TaskResult:
+        component = self.spec.components[task.component_ref.name]
+        executor = self.executors[component.executor_label]
+        kind = executor.WhichOneof("spec")
+        if kind == "resolver":
+            return self._resolve(name, task, executor.resolver)
+        if kind != "container":
+            raise HarnessError(f"Task {name} is a {kind} task, which the harness does not execute.")
+        executor_input = self._executor_input(name, task, component)
+        key = _cache_key(executor_input, executor.container) if task.caching_options.enable_cache else None
+        if key and key in self.cache:
+            self.parameter_outputs[name] = self.cache[key]["parameters"]
+            return TaskResult(name=name, seconds=0.0, outputs=self.cache[key]["outputs"], how="cached")
+        task_root = os.path.dirname(executor_input["outputs"]["outputFile"])
+        os.makedirs(task_root, exist_ok=True)
+        log_path = os.path.join(self.run_root, "logs", f"{name}.log")
+        os.makedirs(os.path.dirname(log_path), exist_ok=True)
+        container = executor.container
+        if self.mode == "vertex" and container.lifecycle.HasField("pre_cache_check"):
+            hook = container.lifecycle.pre_cache_check
+            self._execute(name + " (preCacheCheck)", list(hook.command), list(hook.args), executor_input, log_path)
+        self._execute(name, list(container.command), list(container.args), executor_input, log_path)
+        outputs = self._collect_outputs(name, component, executor_input)
+        if key:
+            self.cache[key] = {"outputs": outputs, "parameters": self.parameter_outputs[name]}
+            _write_json(os.path.join(self.pipeline_root, CACHE_FILE), self.cache)
+        return TaskResult(name=name, seconds=0.0, outputs=outputs, log=log_path)
+
+    # -- ExecutorInput as the driver builds it -----------------------------------------------------
+    def _root_parameters(self, given: Dict[str, Any]) -> Dict[str, Any]:
+        declared = self.spec.root.input_definitions.parameters
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            raise UserError(f"The pipeline has no parameters {', '.join(unknown)}.")
+        values = {}
+        for name, spec in declared.items():
+            if name in given:
+                values[name] = given[name]
+            elif spec.HasField("default_value"):
+                values[name] = json_format.MessageToDict(spec.default_value)
+            elif not spec.is_optional:
+                raise UserError(f"The pipeline parameter {name} needs a value.")
+        return values
+
+    def _executor_input(self, name: str, task, component) -> Dict[str, Any]:
+        task_root = os.path.join(self.run_root, name, uuid.uuid4().hex[:8])
+        parameters = {}
+        for key, spec in task.inputs.parameters.items():
+            if spec.HasField("runtime_value"):
+                parameters[key] = json_format.MessageToDict(spec.runtime_value.constant)
+            elif spec.component_input_parameter:
+                parameters[key] = self.parameters[spec.component_input_parameter]
+            elif spec.HasField("task_output_parameter"):
+                producer = spec.task_output_parameter.producer_task
+                parameters[key] = self.parameter_outputs[producer][spec.task_output_parameter.output_parameter_key]
+            else:
+                raise HarnessError(f"Task {name} parameter {key} has a kind of input the harness does not build.")
+        _check_parameter_types(name, parameters, component.input_definitions.parameters)
+        artifacts = {}
+        for key, spec in task.inputs.artifacts.items():
+            source = spec.task_output_artifact
+            produced = self.results[source.producer_task].outputs.get(source.output_artifact_key, [])
+            artifacts[key] = {"artifacts": [self._as_input(artifact) for artifact in produced]}
+        outputs = {}
+        for key, definition in component.output_definitions.artifacts.items():
+            outputs[key] = {"artifacts": [{
+                "name": key,
+                "uri": os.path.join(task_root, key),
+                "type": json_format.MessageToDict(definition.artifact_type),
+                "metadata": json_format.MessageToDict(definition.metadata),
+            }]}
+        return {"inputs": {"parameterValues": parameters, "artifacts": artifacts},
+                "outputs": {"artifacts": outputs, "outputFile": os.path.join(task_root, "output_metadata.json")}}
+
+    def _as_input(self, artifact: Dict[str, Any]) -> Dict[str, Any]:
+        """A produced artifact as a consumer receives it: on OSS without its schema (#7768)."""
+        given = dict(artifact)
+        if self.mode == "oss":
+            given["type"] = {"instanceSchema": ""}
+        return given
+
+    # -- running and collecting ------------------------------------------------------------------
+    def _execute(self, name: str, command: List[str], args: List[str], executor_input: Dict[str, Any],
+                 log_path: str) -> None:
+        payload = json.dumps(executor_input)
+        argv = [self.python if index == 0 and part in ("python", "python3") else part
+                for index, part in enumerate(command)]
+        for arg in args:
+            if arg == "{{$}}":
+                argv.append(payload)
+            elif _PLACEHOLDER.search(arg):
+                raise HarnessError(f"Task {name} uses the placeholder {arg!r}, which the harness does not fill.")
+            else:
+                argv.append(arg)
+        with open(log_path, "a", encoding="utf-8") as log:
+            log.write(f"$ {' '.join(argv[:3])} ... ({len(argv)} args)\n")
+            log.flush()
+            process = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+                                     cwd=os.path.dirname(executor_input["outputs"]["outputFile"]), check=False)
+        if process.returncode != 0:
+            with open(log_path, encoding="utf-8", errors="replace") as handle:
+                tail = "".join(handle.readlines()[-25:])
+            raise HarnessError(f"Task {name} exited with {process.returncode}; log {log_path}:\n{tail}")
+
+    def _collect_outputs(self, name: str, component, executor_input: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
+        """Merges the executor's output metadata into the outputs, as the launcher does, and records them."""
+        from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=import-outside-toplevel
+
+        written = {}
+        output_file = executor_input["outputs"]["outputFile"]
+        if os.path.exists(output_file):
+            with open(output_file, encoding="utf-8") as handle:
+                message = json_format.Parse(handle.read(), pipeline_spec_pb2.ExecutorOutput())
+            written = json_format.MessageToDict(message)
+        self.parameter_outputs[name] = written.get("parameterValues", {})
+        outputs = {}
+        for key, artifact_list in executor_input["outputs"]["artifacts"].items():
+            artifact = dict(artifact_list["artifacts"][0])
+            update = (written.get("artifacts", {}).get(key, {}).get("artifacts") or [{}])[0]
+            if update.get("uri"):
+                artifact["uri"] = update["uri"]
+            artifact["metadata"] = {**artifact.get("metadata", {}), **update.get("metadata", {})}
+            if self.mode == "oss":  # what the launcher adds when it records the artifact
+                artifact["metadata"].setdefault("display_name", key)
+                artifact["metadata"].setdefault("store_session_info", "{}")
+            title = _title(artifact["type"])
+            outputs[key] = [self.registry.record(artifact, title)]
+        return outputs
+
+    def _resolve(self, name: str, task, resolver) -> TaskResult:
+        """Vertex answers resolver tasks from its metadata store; here, from earlier harness runs."""
+        if self.mode == "oss":
+            raise HarnessError(f"Task {name} is a resolver, which the open-source KFP backend refuses.")
+        inputs = {}
+        for key, spec in task.inputs.artifacts.items():
+            source = spec.task_output_artifact
+            inputs[key] = self.results[source.producer_task].outputs.get(source.output_artifact_key, [])
+        outputs = {}
+        for key, query in resolver.output_artifact_queries.items():
+            text = query.filter
+            for match in re.finditer(r"\{\{\$\.inputs\.artifacts\['(\w+)'\]\.metadata\['(\w+)'\]\}\}", query.filter):
+                upstream = inputs.get(match.group(1)) or []
+                if not upstream:  # nothing upstream: the query cannot match anything
+                    text = None
+                    break
+                text = text.replace(match.group(0), str(upstream[0].get("metadata", {}).get(match.group(2), "")))
+            found = self.registry.latest(text) if text else None
+            outputs[key] = [found] if found else []
+        return TaskResult(name=name, seconds=0.0, outputs=outputs, how="resolved")
+
+
+def _cache_key(executor_input: Dict[str, Any], container) -> str:
+    """The fields KFP's cache key is made of (backend/src/v2/cacheutils/cache.go)."""
+    material = {
+        "inputArtifactNames": {key: [artifact["name"] for artifact in artifacts["artifacts"]]
+                               for key, artifacts in executor_input["inputs"]["artifacts"].items()},
+        "inputParameterValues": executor_input["inputs"]["parameterValues"],
+        "outputArtifactsSpec": {key: {field: artifacts["artifacts"][0].get(field) for field in ("name", "type", "metadata")}
+                                for key, artifacts in executor_input["outputs"]["artifacts"].items()},
+        "image": container.image, "cmdArgs": list(container.command) + list(container.args),
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def _read_json(path: str, default: Any) -> Any:
+    if not os.path.exists(path):
+        return default
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _write_json(path: str, value: Any) -> None:
+    with open(path + ".tmp", "w", encoding="utf-8") as handle:
+        json.dump(value, handle)
+    os.replace(path + ".tmp", path)
+
+
+def _title(artifact_type: Dict[str, Any]) -> Optional[str]:
+    from kubeflow.entrypoint import type_title  # pylint: disable=import-outside-toplevel
+
+    return type_title(artifact_type)
+
+
+_PARAMETER_KINDS = {"STRING": (str,), "NUMBER_INTEGER": (int, float), "NUMBER_DOUBLE": (int, float),
+                    "BOOLEAN": (bool,), "LIST": (list,), "STRUCT": (dict,)}
+
+
+def _check_parameter_types(task: str, values: Dict[str, Any], declared) -> None:
+    """The driver refuses a parameter whose value does not fit its declared type."""
+    from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=import-outside-toplevel
+
+    for key, spec in declared.items():
+        type_name = pipeline_spec_pb2.ParameterType.ParameterTypeEnum.Name(spec.parameter_type)
+        if key not in values:
+            if not (spec.is_optional or spec.HasField("default_value")):
+                raise HarnessError(f"Task {task} gets no value for its parameter {key}.")
+            continue
+        kinds = _PARAMETER_KINDS.get(type_name)
+        if kinds and not isinstance(values[key], kinds) or (type_name == "NUMBER_INTEGER" and isinstance(values[key], float)
+                                                          and not values[key].is_integer()):
+            raise HarnessError(f"Task {task} parameter {key} should be {type_name}, got {values[key]!r}.")
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("spec", help="compiled pipeline YAML")
+    parser.add_argument("--pipeline-root", required=True, help="local folder standing in for the object store")
+    parser.add_argument("--mode", choices=MODES, default="oss")
+    parser.add_argument("--stop-after", action="append", default=[], help="run only this task and what it needs "
+                                                                         "(repeatable)")
+    args = parser.parse_args(argv)
+    try:
+        run = LocalKfpRun(spec_check.load_spec_file(args.spec), args.pipeline_root, mode=args.mode)
+        run.run(stop_after=args.stop_after, log=sys.stdout)
+    except (UserError, HarnessError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"All tasks succeeded; outputs under {run.run_root}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

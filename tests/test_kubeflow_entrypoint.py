@@ -1,0 +1,120 @@
+"""The entrypoint shim turns what the OSS KFP backend sends into what TFX 1.16 can parse."""
+import copy
+import json
+
+import pytest
+
+from kubeflow import entrypoint
+
+EXAMPLES_SCHEMA = ("title: tfx.Examples\ntype: object\nproperties:\n  span:\n    type: integer\n"
+                   "  version:\n    type: integer\n  split_names:\n    type: string\n")
+INPUTS_SPEC = {"artifacts": {"examples": {"artifactType": {"instanceSchema": EXAMPLES_SCHEMA}},
+                             "baseline_model": {"artifactType": {"instanceSchema": "title: tfx.Model\ntype: object\n"}}},
+               "parameters": {"exclude_splits": {"parameterType": "STRING"}}}
+CLASS_PATHS = {"imdb.IngestionReport": "components.artifacts.IngestionReport"}
+
+
+def oss_executor_input(examples_type=None):
+    """As the OSS driver builds it: upstream artifacts named by MLMD id, their schema lost."""
+    examples = {"name": "42", "uri": "/root/ImdbExampleGen/examples",
+                "metadata": {"split_names": "[\"train\", \"eval\"]", "span": 0.0, "display_name": "examples"}}
+    if examples_type is not None:
+        examples["type"] = examples_type
+    return {"inputs": {"parameterValues": {"exclude_splits": "[]"},
+                       "artifacts": {"examples": {"artifacts": [examples]}}},
+            "outputs": {"artifacts": {"report": {"artifacts": [{
+                "name": "report", "uri": "/root/t/report",
+                "type": {"instanceSchema": "title: imdb.IngestionReport\ntype: object\n"}}]}},
+                "outputFile": "/tmp/out/output_metadata.json"}}
+
+
+def parse_with_tfx(executor_input):
+    """What TFX 1.16's container entrypoint does with the inputs."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils
+
+    message = pipeline_spec_pb2.ExecutorInput()
+    json_format.Parse(json.dumps(executor_input), message, ignore_unknown_fields=True)
+    return (kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(message.inputs.artifacts),
+            kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(message.outputs.artifacts))
+
+
+def test_stock_tfx_entrypoint_crashes_on_the_empty_instance_schema_oss_sends():
+    """tensorflow/tfx#7768 as it happens: yaml.safe_load('') is None, then None.get('title')."""
+    with pytest.raises(AttributeError):
+        parse_with_tfx(oss_executor_input({"instanceSchema": ""}))
+
+
+@pytest.mark.parametrize("oss_type", [{"instanceSchema": ""}, None, {}])
+def test_repaired_input_parses_to_the_declared_type_with_its_properties(oss_type):
+    from tfx.types import standard_artifacts
+
+    repaired = entrypoint.repair_executor_input(oss_executor_input(oss_type), INPUTS_SPEC, CLASS_PATHS)
+    inputs, _ = parse_with_tfx(repaired)
+    examples = inputs["examples"][0]
+    assert isinstance(examples, standard_artifacts.Examples)
+    assert examples.split_names == "[\"train\", \"eval\"]" and examples.uri == "/root/ImdbExampleGen/examples"
+
+
+def test_an_input_that_kept_its_type_is_left_alone():
+    typed = {"schemaTitle": "tfx.Examples"}
+    repaired = entrypoint.repair_executor_input(oss_executor_input(typed), INPUTS_SPEC, CLASS_PATHS)
+    assert repaired["inputs"]["artifacts"]["examples"]["artifacts"][0]["type"] == typed
+
+
+def test_project_custom_type_title_becomes_an_importable_class_path():
+    from components.artifacts import IngestionReport
+
+    repaired = entrypoint.repair_executor_input(oss_executor_input({"instanceSchema": ""}), INPUTS_SPEC, CLASS_PATHS)
+    _, outputs = parse_with_tfx(repaired)
+    assert isinstance(outputs["report"][0], IngestionReport)
+
+
+def test_real_title_table_covers_the_project_types():
+    from kubeflow.artifact_types import class_paths_by_title
+
+    assert class_paths_by_title()["imdb.IngestionReport"] == "components.artifacts.IngestionReport"
+
+
+def test_absent_baseline_is_dropped_so_the_evaluator_sees_no_baseline():
+    executor_input = oss_executor_input({"instanceSchema": ""})
+    executor_input["inputs"]["artifacts"]["baseline_model"] = {"artifacts": [{
+        "name": "7", "uri": "/root/b", "type": {"instanceSchema": ""}, "metadata": {"baseline_absent": 1.0}}]}
+    repaired = entrypoint.repair_executor_input(executor_input, INPUTS_SPEC, CLASS_PATHS)
+    inputs, _ = parse_with_tfx(repaired)
+    assert inputs["baseline_model"] == [] and len(inputs["examples"]) == 1
+
+
+def test_absent_marker_matches_the_component_constant():
+    from components.baseline_resolver import ABSENT_PROPERTY
+
+    assert entrypoint.ABSENT_PROPERTY == ABSENT_PROPERTY
+
+
+def test_untyped_input_missing_from_the_inputs_spec_is_an_error_not_a_guess():
+    with pytest.raises(ValueError, match="recompile with schema 2.1"):
+        entrypoint.repair_executor_input(oss_executor_input({"instanceSchema": ""}), {"artifacts": {}}, CLASS_PATHS)
+
+
+@pytest.mark.parametrize("joined", [False, True])
+def test_repair_argv_rewrites_only_the_invocation_json(joined):
+    payload = json.dumps(oss_executor_input({"instanceSchema": ""}))
+    spec = json.dumps(INPUTS_SPEC)
+    flag = entrypoint.INVOCATION_FLAG
+    invocation = [f"{flag}={payload}"] if joined else [flag, payload]
+    argv = ["--executor_class_path", "x.Executor", *invocation, entrypoint.INPUTS_SPEC_FLAG, spec,
+            "--runner=DirectRunner"]
+    fixed = entrypoint.repair_argv(argv, CLASS_PATHS)
+    assert fixed[:2] == argv[:2] and fixed[-3:] == argv[-3:]
+    value = fixed[2].split("=", 1)[1] if joined else fixed[3]
+    sent = json.loads(value)
+    assert sent["inputs"]["artifacts"]["examples"]["artifacts"][0]["type"]["instanceSchema"] == EXAMPLES_SCHEMA
+    assert json.loads(payload) == oss_executor_input({"instanceSchema": ""})  # the original is not mutated
+
+
+def test_repair_does_not_mutate_its_argument():
+    original = oss_executor_input({"instanceSchema": ""})
+    before = copy.deepcopy(original)
+    entrypoint.repair_executor_input(original, INPUTS_SPEC, CLASS_PATHS)
+    assert original == before

@@ -1,0 +1,159 @@
+"""Proof that the compiled spec executes: the local KFP harness runs it task by task.
+
+The e2e tests share ONE small OSS-mode run (plus a second, mostly cached run that exercises the
+served baseline) and a short Vertex-mode run; see kubeflow/local_harness.py for what the
+harness does and does not prove.
+"""
+import json
+import os
+
+import pytest
+
+from kubeflow.local_harness import ArtifactRegistry, HarnessError, _check_parameter_types
+from corpus import write_aclimdb
+
+TINY = dict(vocab_size=100, oov_buckets=10, max_tokens=40, embedding_dim=16, gru_units=8, epochs=1,
+            steps_per_epoch=5, batch_size=32, accuracy_threshold=0.0)
+RESOLVER = "latest_blessed_model_resolver"
+# The two filters TFX 1.16 compiles the latest-blessed-model resolver into (step_builder.py).
+BLESSING_FILTER = 'schema_title="tfx.ModelBlessing" AND state=LIVE AND metadata.blessed.number_value=1'
+MODEL_FILTER = 'schema_title="tfx.Model" AND state=LIVE AND name="{}"'
+
+
+def compile_for_harness(tmp, target):
+    """The real compile for a target, with local paths standing in for the buckets."""
+    from kubeflow.compiler import compile_pipeline
+    from kubeflow.settings import KubeflowSettings
+    from kubeflow import spec_check
+    from pipeline.configs import SCHEMA_DIR, PipelineConfig
+
+    data = write_aclimdb(tmp / "data", n_train=300, n_test=40)
+    config = PipelineConfig(data_root=str(data), workdir=str(tmp / "work"), serving_dir=str(tmp / "serving"),
+                            input_fingerprint="corpus-seed-0", **TINY)
+    settings = KubeflowSettings(target=target, image="local-harness", output=str(tmp / f"{target}.yaml"),
+                                schema_dir=SCHEMA_DIR, require_object_storage=False)
+    return spec_check.load_spec_file(compile_pipeline(config, settings)), config
+
+
+@pytest.fixture(scope="session")
+def oss_runs(tmp_path_factory):
+    """Run 1 on an empty serving folder, then run 2 on the same root: what a schedule does."""
+    from kubeflow.local_harness import LocalKfpRun
+
+    tmp = tmp_path_factory.mktemp("harness-oss")
+    spec, config = compile_for_harness(tmp, "kfp")
+    first = LocalKfpRun(spec, str(tmp / "root"), mode="oss")
+    first.run()
+    versions_after_first = sorted(os.listdir(config.resolved_serving_dir))
+    second = LocalKfpRun(spec, str(tmp / "root"), mode="oss")
+    second.run()
+    return {"first": first, "second": second, "config": config, "versions_after_first": versions_after_first}
+
+
+@pytest.fixture(scope="session")
+def vertex_run(tmp_path_factory):
+    from kubeflow.local_harness import LocalKfpRun
+
+    tmp = tmp_path_factory.mktemp("harness-vertex")
+    spec, _ = compile_for_harness(tmp, "vertex")
+    run = LocalKfpRun(spec, str(tmp / "root"), mode="vertex")
+    run.run(stop_after=["StatisticsGen", f"{RESOLVER}-model-resolver"])
+    return run
+
+
+def metadata(run, task, output):
+    return run.results[task].outputs[output][0]["metadata"]
+
+
+def log_text(run, task):
+    with open(run.results[task].log, encoding="utf-8") as handle:
+        return handle.read()
+
+
+@pytest.mark.e2e
+def test_oss_run_executes_every_task_to_a_pushed_servable_model(oss_runs):
+    from pipeline.predict import Predictor, newest_model_dir
+
+    first = oss_runs["first"]
+    assert {name: result.how for name, result in first.results.items()} == {name: "executed" for name in (
+        "ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DataValidationGate",
+        "Transform", "Trainer", "LatestServedModel", "Evaluator", "Pusher")}
+    assert metadata(first, "Evaluator", "blessing")["blessed"] == 1
+    pushed = metadata(first, "Pusher", "pushed_model")
+    assert pushed["pushed"] == 1 and len(oss_runs["versions_after_first"]) == 1
+    predictor = Predictor(newest_model_dir(oss_runs["config"].resolved_serving_dir))
+    scores = predictor.predict(["A wonderful, touching film.", "Boring and awful, a waste."])
+    assert all(0.0 <= probability <= 1.0 for probability, _ in scores)
+
+
+@pytest.mark.e2e
+def test_oss_inputs_arrived_untyped_and_the_shim_typed_them(oss_runs):
+    first = oss_runs["first"]
+    assert "typed input examples as tfx.Examples (tensorflow/tfx#7768)" in log_text(first, "StatisticsGen")
+    evaluator_log = log_text(first, "Evaluator")
+    assert "typed input model as tfx.Model" in evaluator_log
+    assert all(artifact["name"].isdigit()  # OSS names artifacts by their metadata id
+               for outputs in first.results["ImdbExampleGen"].outputs.values() for artifact in outputs)
+
+
+@pytest.mark.e2e
+def test_first_run_has_no_baseline_so_only_the_absolute_threshold_applies(oss_runs):
+    first = oss_runs["first"]
+    assert metadata(first, "LatestServedModel", "baseline_model")["baseline_absent"] == 1
+    assert "dropped input baseline_model (marked baseline_absent)" in log_text(first, "Evaluator")
+    assert "baseline_model" not in metadata(first, "Evaluator", "blessing")
+
+
+@pytest.mark.e2e
+def test_second_run_blesses_against_the_served_model_and_pushes_nothing_new(oss_runs):
+    first, second = oss_runs["first"], oss_runs["second"]
+    how = {name: result.how for name, result in second.results.items()}
+    assert how == {**{name: "cached" for name in how}, "LatestServedModel": "executed",
+                   "Evaluator": "executed", "Pusher": "executed"}
+    baseline = second.results["LatestServedModel"].outputs["baseline_model"][0]
+    assert baseline["metadata"]["served_version"] == oss_runs["versions_after_first"][0]
+    blessing = metadata(second, "Evaluator", "blessing")
+    assert blessing["baseline_model"] == baseline["uri"] and blessing["baseline_model_id"] == baseline["name"]
+    assert blessing["blessed"] == 1  # the same model: no worse than the baseline by more than the margin
+    assert metadata(second, "Pusher", "pushed_model")["already_serving"] == 1
+    assert sorted(os.listdir(oss_runs["config"].resolved_serving_dir)) == oss_runs["versions_after_first"]
+    assert second.results["Trainer"].outputs == first.results["Trainer"].outputs  # served from the cache
+
+
+@pytest.mark.e2e
+def test_vertex_mode_keeps_types_and_answers_resolvers(vertex_run):
+    """Vertex mode runs only the first tasks and the resolver (a whole second run is too slow here)."""
+    how = {name: result.how for name, result in vertex_run.results.items()}
+    assert how == {"ImdbExampleGen": "executed", "StatisticsGen": "executed",
+                   f"{RESOLVER}-model-blessing-resolver": "resolved", f"{RESOLVER}-model-resolver": "resolved"}
+    assert vertex_run.results[f"{RESOLVER}-model-resolver"].outputs == {"model": []}  # nothing blessed yet
+    assert "executor input needed no repair" in log_text(vertex_run, "StatisticsGen")
+    stats = vertex_run.results["StatisticsGen"].outputs["statistics"][0]
+    assert stats["name"].startswith("projects/local/") and json.loads(stats["metadata"]["split_names"])
+
+
+def test_registry_answers_the_resolver_filters_tfx_compiles(tmp_path):
+    registry = ArtifactRegistry(str(tmp_path), "vertex")
+    old = registry.record({"uri": "/m1", "metadata": {}}, "tfx.Model")
+    new = registry.record({"uri": "/m2", "metadata": {}}, "tfx.Model")
+    registry.record({"uri": "/b1", "metadata": {"blessed": 1.0, "current_model_id": old["name"]}}, "tfx.ModelBlessing")
+    registry.record({"uri": "/b2", "metadata": {"blessed": 0.0, "current_model_id": new["name"]}}, "tfx.ModelBlessing")
+    blessing = registry.latest(BLESSING_FILTER)
+    assert blessing["uri"] == "/b1"
+    assert registry.latest(MODEL_FILTER.format(blessing["metadata"]["current_model_id"]))["uri"] == "/m1"
+    assert ArtifactRegistry(str(tmp_path), "vertex").latest(BLESSING_FILTER)["uri"] == "/b1"  # persisted
+    with pytest.raises(HarnessError, match="cannot evaluate"):
+        registry.latest("create_time > 5")
+
+
+def test_parameters_are_checked_against_declared_types_as_the_driver_does():
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    declared = pipeline_spec_pb2.ComponentInputsSpec()
+    declared.parameters["eval_percent"].parameter_type = pipeline_spec_pb2.ParameterType.NUMBER_INTEGER
+    declared.parameters["input_base"].parameter_type = pipeline_spec_pb2.ParameterType.STRING
+    _check_parameter_types("T", {"eval_percent": 10.0, "input_base": "gs://b"}, declared.parameters)
+    with pytest.raises(HarnessError, match="should be STRING"):
+        _check_parameter_types("T", {"eval_percent": 10, "input_base": 3}, declared.parameters)
+    with pytest.raises(HarnessError, match="no value for its parameter input_base"):
+        _check_parameter_types("T", {"eval_percent": 10}, declared.parameters)
