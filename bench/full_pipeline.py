@@ -55,7 +55,7 @@ def main() -> int:
     parser.add_argument("--data", default=str(DEFAULT_DATA))
     parser.add_argument("--workdir", default=str(ROOT / "workdir-bench"))
     parser.add_argument("--model", default="gru", choices=("gru", "hub"))
-    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--pretrained-embeddings")
     parser.add_argument("--hub-handle")
     parser.add_argument("--hub-from-vectors", help="build an offline Hub module from this GloVe/word2vec file "

@@ -21,7 +21,8 @@ from pipeline.hub_commands import add_commands as add_hub_commands
 
 DEFAULT_DATA_DIR = "data"  # where `data download` puts aclImdb, and where `run` looks by default
 # Config fields that `run` exposes as --flags (the rest: --config FILE).
-RUN_FLAGS = ("model", "epochs", "steps_per_epoch", "early_stopping_patience", "batch_size", "learning_rate", "vocab_size", "oov_buckets",
+RUN_FLAGS = ("model", "epochs", "steps_per_epoch", "early_stopping_patience", "evaluations_per_epoch",
+             "batch_size", "learning_rate", "vocab_size", "oov_buckets",
              "max_tokens", "embedding_dim", "gru_units", "pretrained_embeddings", "hub_handle", "hub_trainable",
              "eval_percent", "max_rejected_fraction", "accuracy_threshold", "baseline_margin", "seed",
              "pipeline_root", "metadata_path", "serving_dir")

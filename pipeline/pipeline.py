@@ -49,7 +49,8 @@ def transform_settings(config: PipelineConfig) -> Dict[str, Any]:
 
 def trainer_settings(config: PipelineConfig) -> Dict[str, Any]:
     keys = ("model", "embedding_dim", "gru_units", "pretrained_embeddings", "hub_handle", "hub_trainable",
-            "epochs", "steps_per_epoch", "early_stopping_patience", "batch_size", "learning_rate", "seed", "oov_buckets")
+            "epochs", "steps_per_epoch", "early_stopping_patience", "evaluations_per_epoch", "batch_size",
+            "learning_rate", "seed", "oov_buckets")
     settings = {key: getattr(config, key) for key in keys}
     settings["code_fingerprint"] = code_fingerprint()
     return settings

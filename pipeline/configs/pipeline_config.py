@@ -47,8 +47,9 @@ class PipelineConfig:
     pretrained_embeddings: Optional[str] = None  # GloVe/word2vec text file to initialise the GRU embedding
     hub_handle: Optional[str] = None    # URL or local path of a TF Hub text-embedding module
     hub_trainable: bool = False
-    epochs: int = 2
+    epochs: int = 3
     steps_per_epoch: Optional[int] = None  # cap per epoch (tests use a handful); None = the whole split
+    evaluations_per_epoch: int = 2     # eval (and early-stopping checks) this often per epoch
     early_stopping_patience: int = 1   # epochs without eval-loss improvement before stopping (0 = off)
     batch_size: int = 64
     learning_rate: float = 1e-3
@@ -90,7 +91,8 @@ class PipelineConfig:
             problems.append(f"eval_percent must be between 1 and 50, not {self.eval_percent}")
         if not 0.0 <= self.max_rejected_fraction <= 1.0:
             problems.append("max_rejected_fraction must be between 0 and 1")
-        for name in ("vocab_size", "max_tokens", "embedding_dim", "gru_units", "epochs", "batch_size"):
+        for name in ("vocab_size", "max_tokens", "embedding_dim", "gru_units", "epochs", "batch_size",
+                     "evaluations_per_epoch"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.oov_buckets < 1:
