@@ -22,24 +22,21 @@ VOCABULARY_ASSET = "vocabulary"  # features.VOCABULARY_NAME: tf.Transform's file
 DEFAULT_OOV_BUCKETS = 1000  # models.hub_module.DEFAULT_NUM_OOV_BUCKETS (not imported: it pulls in TF)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
+def _int_at_least(minimum: int, wording: str):
+    """argparse type: a whole number >= minimum, with a readable error."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected {wording}, got {value}")
+        return value
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, got {value}")
-    return value
+_positive_int = _int_at_least(1, "a positive number")
+_non_negative_int = _int_at_least(0, "0 or more")
 
 
 def add_commands(subparsers) -> argparse.ArgumentParser:
