@@ -13,30 +13,17 @@ as locally on a first run.
 """
 # No `from __future__ import annotations`: TFX reads these type hints at decoration time.
 import os
-from typing import Optional
 
 from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
-from tfx.dsl.io import fileio
 from tfx.types.standard_artifacts import Model
 from tfx.utils import io_utils, path_utils
+
+from components.serving_dir import newest_complete_version
 
 ABSENT_PROPERTY = "baseline_absent"
 VERSION_PROPERTY = "served_version"
 SOURCE_PROPERTY = "served_from"
-_COMPLETE_MARKER = "saved_model.pb"  # TFX's Pusher copies it last
-
-
-def newest_complete_version(serving_dir: str) -> Optional[str]:
-    """Highest numeric version folder holding a saved_model.pb (a half-copied push is skipped)."""
-    if not serving_dir or not fileio.exists(serving_dir):
-        return None
-    versions = sorted((name.rstrip("/") for name in fileio.listdir(serving_dir) if name.rstrip("/").isdigit()),
-                      key=int, reverse=True)
-    for version in versions:
-        if fileio.exists(os.path.join(serving_dir, version, _COMPLETE_MARKER)):
-            return version
-    return None
 
 
 @component

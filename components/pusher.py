@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 from tfx import types
 from tfx.components.pusher import component as tfx_pusher_component
@@ -20,6 +20,8 @@ from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
+
+from components.serving_dir import newest_complete_version
 
 
 def model_digest(model_dir: str) -> str:
@@ -34,20 +36,13 @@ def model_digest(model_dir: str) -> str:
     return digest.hexdigest()
 
 
-def newest_version(serving_dir: str) -> Optional[str]:
-    if not fileio.exists(serving_dir):
-        return None
-    versions = [name.rstrip("/") for name in fileio.listdir(serving_dir) if name.rstrip("/").isdigit()]
-    return max(versions, key=int) if versions else None
-
-
 class Executor(tfx_pusher_executor.Executor):
     def Do(self, input_dict: Dict[str, List[types.Artifact]], output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination)
         serving_dir = destination.filesystem.base_directory
-        version = newest_version(serving_dir)
+        version = newest_complete_version(serving_dir)
         if version and self.CheckBlessing(input_dict):
             model_path = self.GetModelPath(input_dict)
             if model_digest(model_path) == model_digest(os.path.join(serving_dir, version)):

@@ -10,14 +10,16 @@ SERVING_SIGNATURE = "serving_default"
 
 
 def newest_model_dir(serving_dir: str) -> str:
-    """`<serving_dir>/<highest numeric version>`, the one TF Serving would load."""
-    if not os.path.isdir(serving_dir):
+    """`<serving_dir>/<highest complete version>`, the one TF Serving would load."""
+    from components.serving_dir import newest_complete_version  # pylint: disable=import-outside-toplevel
+    from tfx.dsl.io import fileio  # pylint: disable=import-outside-toplevel
+
+    if not fileio.exists(serving_dir):
         raise UserError(f"No serving folder at {serving_dir}: run the pipeline first (or pass --serving-dir).")
-    versions = [name for name in os.listdir(serving_dir)
-                if name.isdigit() and os.path.isfile(os.path.join(serving_dir, name, "saved_model.pb"))]
-    if not versions:
+    version = newest_complete_version(serving_dir)
+    if version is None:
         raise UserError(f"No pushed model in {serving_dir}: no blessed model has been pushed yet.")
-    return os.path.join(serving_dir, max(versions, key=int))
+    return os.path.join(serving_dir, version)
 
 
 class Predictor:
