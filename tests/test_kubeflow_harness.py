@@ -1,7 +1,7 @@
 """Proof that the compiled spec executes: the local KFP harness runs it task by task.
 
 The e2e tests share ONE small OSS-mode run (plus a second, mostly cached run that exercises the
-served baseline) and a short Vertex-mode run; see kubeflow/local_harness.py for what the
+served baseline) and a whole Vertex-mode run; see kubeflow/local_harness.py for what the
 harness does and does not prove.
 """
 import json
@@ -55,9 +55,10 @@ def vertex_run(tmp_path_factory):
     from kubeflow.local_harness import LocalKfpRun
 
     tmp = tmp_path_factory.mktemp("harness-vertex")
-    spec, _ = compile_for_harness(tmp, "vertex")
+    spec, config = compile_for_harness(tmp, "vertex")
     run = LocalKfpRun(spec, str(tmp / "root"), mode="vertex")
-    run.run(stop_after=["StatisticsGen", f"{RESOLVER}-model-resolver"])
+    run.run()
+    run.serving_dir = config.resolved_serving_dir
     return run
 
 
@@ -121,15 +122,22 @@ def test_second_run_blesses_against_the_served_model_and_pushes_nothing_new(oss_
 
 
 @pytest.mark.e2e
-def test_vertex_mode_keeps_types_and_answers_resolvers(vertex_run):
-    """Vertex mode runs only the first tasks and the resolver (a whole second run is too slow here)."""
+def test_vertex_mode_keeps_types_answers_resolvers_and_pushes(vertex_run):
+    """The whole Vertex-mode run: typed inputs (no repair needed), the Resolver answered from the
+    artifact registry (nothing blessed yet), and a blessed model pushed."""
     how = {name: result.how for name, result in vertex_run.results.items()}
-    assert how == {"ImdbExampleGen": "executed", "StatisticsGen": "executed",
-                   f"{RESOLVER}-model-blessing-resolver": "resolved", f"{RESOLVER}-model-resolver": "resolved"}
+    resolvers = {f"{RESOLVER}-model-blessing-resolver", f"{RESOLVER}-model-resolver"}
+    assert {name for name, way in how.items() if way == "resolved"} == resolvers
+    assert all(way == "executed" for name, way in how.items() if name not in resolvers)
+    assert {"ImdbExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"} <= set(how)
     assert vertex_run.results[f"{RESOLVER}-model-resolver"].outputs == {"model": []}  # nothing blessed yet
     assert "executor input needed no repair" in log_text(vertex_run, "StatisticsGen")
     stats = vertex_run.results["StatisticsGen"].outputs["statistics"][0]
     assert stats["name"].startswith("projects/local/") and json.loads(stats["metadata"]["split_names"])
+    assert metadata(vertex_run, "Evaluator", "blessing")["blessed"] == 1
+    assert metadata(vertex_run, "Pusher", "pushed_model")["pushed"] == 1
+    assert any(os.path.isfile(os.path.join(vertex_run.serving_dir, v, "saved_model.pb"))
+               for v in os.listdir(vertex_run.serving_dir))
 
 
 def test_registry_answers_the_resolver_filters_tfx_compiles(tmp_path):
