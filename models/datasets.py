@@ -6,7 +6,7 @@ the padded maximum, which roughly halves training time on IMDB's long-tailed len
 """
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import tensorflow as tf
 

@@ -15,10 +15,11 @@ import os
 import time
 from pathlib import Path
 
+from models.features import VOCABULARY_NAME
 from pipeline.errors import UserError
 
 EMBEDDING_VARIABLE = "embedding/embeddings"  # the Keras name of models.gru's Embedding table
-VOCABULARY_ASSET = "vocabulary"  # features.VOCABULARY_NAME: tf.Transform's file in the model's assets/
+VOCABULARY_ASSET = VOCABULARY_NAME  # tf.Transform's vocabulary file, copied into the model's assets/
 DEFAULT_OOV_BUCKETS = 1000  # models.hub_module.DEFAULT_NUM_OOV_BUCKETS (not imported: it pulls in TF)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 import os
 from typing import Iterable, Iterator, List, Tuple
 
+from models.features import PREDICTED_LABEL, PROBABILITY, SERVING_SIGNATURE
 from pipeline.errors import UserError
 
-SERVING_SIGNATURE = "serving_default"
 
 
 def newest_model_dir(serving_dir: str) -> str:
@@ -40,8 +40,8 @@ class Predictor:
         if not texts:
             return []
         outputs = self._serve(text=self._tf.constant(texts, dtype=self._tf.string))
-        probabilities = outputs["probability"].numpy().tolist()
-        labels = outputs["label"].numpy().tolist()
+        probabilities = outputs[PROBABILITY].numpy().tolist()
+        labels = outputs[PREDICTED_LABEL].numpy().tolist()
         return [(float(p), int(label)) for p, label in zip(probabilities, labels)]
 
     def predict_stream(self, texts: Iterable[str], batch_size: int = 256) -> Iterator[Tuple[str, float, int]]:
