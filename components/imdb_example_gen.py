@@ -23,7 +23,7 @@ from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 
 from components import imdb_reader
 from components.artifacts import IngestionReport
-from pipeline.errors import UserError
+from models.errors import UserError
 
 REPORT_FILE = "ingestion_report.json"
 _MAX_LISTED_REJECTS = 50

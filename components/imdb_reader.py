@@ -16,7 +16,7 @@ from typing import Iterator, List, Optional, Tuple
 
 import tensorflow as tf
 
-from pipeline.errors import UserError
+from models.errors import UserError
 
 LABEL_DIRS = {"pos": 1, "neg": 0}
 SOURCE_SPLITS = ("train", "test")   # folders of aclImdb; train/unsup (unlabeled) is never read

@@ -14,7 +14,7 @@ from tfx.types import artifact_utils
 from tfx.types.standard_artifacts import ExampleAnomalies
 from tfx.utils import io_utils
 
-from pipeline.errors import UserError
+from models.errors import UserError
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 

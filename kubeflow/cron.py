@@ -13,7 +13,7 @@ import dataclasses
 import re
 from typing import Dict, FrozenSet, Optional, Tuple
 
-from pipeline.errors import UserError
+from models.errors import UserError
 
 MAX_CONCURRENCY = 10  # the KFP API server refuses recurring runs outside 1..10
 

@@ -38,7 +38,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from google.protobuf import json_format
 
 from kubeflow import spec_check
-from pipeline.errors import UserError
+from models.errors import UserError
 
 MODES = ("oss", "vertex")
 VERTEX_NAME = "projects/local/locations/local/metadataStores/default/artifacts/{}"

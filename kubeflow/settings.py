@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pipeline.errors import UserError
+from models.errors import UserError
 
 TARGETS = ("kfp", "vertex")  # open-source KFP v2 backend, Vertex AI Pipelines
 # Where kubeflow/Dockerfile puts the project source (and so the curated schema) in the image.

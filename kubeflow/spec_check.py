@@ -17,7 +17,7 @@ from typing import Any, Dict, Iterator, List, Tuple
 import yaml
 from google.protobuf import json_format
 
-from pipeline.errors import UserError
+from models.errors import UserError
 
 SCHEMA_VERSION = "2.1.0"
 NAME_RULE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")

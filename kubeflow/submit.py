@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterator, Optional
 
 from kubeflow import cron, spec_check
 from kubeflow.settings import PACKAGE_SUFFIXES, is_remote
-from pipeline.errors import UserError
+from models.errors import UserError
 
 TOKEN_ENV = "KF_PIPELINES_TOKEN"
 SA_TOKEN_PATH_ENV = "KF_PIPELINES_SA_TOKEN_PATH"

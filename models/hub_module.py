@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 import tensorflow as tf
 
-from pipeline.errors import UserError
+from models.errors import UserError
 
 # The project's clean-up, in the two dialects it is needed in: RE2 in the graph, `re` in Python.
 BR_TAG_PATTERN = r"<br\s*/?>"

@@ -15,8 +15,8 @@ import warnings
 from typing import Any, Dict, List, Optional
 
 from pipeline.configs import MODEL_FAMILIES, PipelineConfig, load_config_file
-from pipeline.errors import UserError
-from kubeflow.cli import add_commands as add_kubeflow_commands
+from models.errors import UserError
+from pipeline.kubeflow_commands import add_commands as add_kubeflow_commands
 from pipeline.hub_commands import add_commands as add_hub_commands
 
 DEFAULT_DATA_DIR = "data"  # where `data download` puts aclImdb, and where `run` looks by default

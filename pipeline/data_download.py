@@ -13,7 +13,7 @@ Why each step exists:
   hostile archive cannot write outside ``dest_dir`` and a crash never leaves a half folder;
 * a marker file recording the archive's SHA-256 makes a repeated call return at once, offline.
 
-Every failure the user can cause raises :class:`pipeline.errors.UserError` with one sentence.
+Every failure the user can cause raises :class:`models.errors.UserError` with one sentence.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Optional, Tuple
 from urllib.parse import unquote, urlparse
 
-from pipeline.errors import UserError
+from models.errors import UserError
 
 DEFAULT_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 

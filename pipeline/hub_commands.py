@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from models.features import VOCABULARY_NAME
-from pipeline.errors import UserError
+from models.errors import UserError
 
 EMBEDDING_VARIABLE = "embedding/embeddings"  # the Keras name of models.gru's Embedding table
 VOCABULARY_ASSET = VOCABULARY_NAME  # tf.Transform's vocabulary file, copied into the model's assets/

@@ -14,7 +14,7 @@ import time
 from typing import Any, Dict, Optional, TextIO
 
 from pipeline.configs import PipelineConfig
-from pipeline.errors import UserError
+from models.errors import UserError
 
 LOG_DIR = "logs"
 

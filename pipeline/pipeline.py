@@ -14,6 +14,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.orchestration import pipeline as tfx_pipeline
 
+from components.baseline_resolver import LatestServedModel
 from components.pusher import IdempotentPusher
 from components.imdb_example_gen import ImdbExampleGen
 from components.validation_gate import DataValidationGate
@@ -24,6 +25,9 @@ PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
 SCHEMA_FILE = "schema.pbtxt"
 RESOLVER_ID = "latest_blessed_model_resolver"
+BASELINE_ID = "LatestServedModel"
+EXAMPLE_GEN_ID = "ImdbExampleGen"
+TARGETS = ("local", "kfp", "vertex")
 _MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
@@ -76,12 +80,19 @@ def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
         ])])
 
 
-def create_components(config: PipelineConfig, baseline_model: Optional[Any] = None) -> List[Any]:
-    """All nodes in topological order. `baseline_model` lets a target that cannot run TFX's
-    Resolver (OSS Kubeflow) supply the last blessed model another way."""
+def create_components(config: PipelineConfig, target: str = "local") -> List[Any]:
+    """All nodes in topological order, for one of TARGETS."""
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}, not {target!r}")
+    nodes: List[Any] = []
+    baseline_model = None
+    if target == "kfp":
+        served = LatestServedModel(serving_dir=config.resolved_serving_dir).with_id(BASELINE_ID)
+        nodes.append(served)
+        baseline_model = served.outputs["baseline_model"]
     example_gen = ImdbExampleGen(input_base=config.data_root, eval_percent=config.eval_percent,
                                  max_rejected_fraction=config.max_rejected_fraction,
-                                 input_fingerprint=config.input_fingerprint)
+                                 input_fingerprint=config.input_fingerprint).with_id(EXAMPLE_GEN_ID)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = tfx.components.ImportSchemaGen(schema_file=os.path.join(config.schema_dir, SCHEMA_FILE))
     example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
@@ -101,7 +112,7 @@ def create_components(config: PipelineConfig, baseline_model: Optional[Any] = No
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=trainer_settings(config))
-    nodes = [example_gen, statistics_gen, schema_gen, example_validator, gate, transform, trainer]
+    nodes += [example_gen, statistics_gen, schema_gen, example_validator, gate, transform, trainer]
     if baseline_model is None:
         resolver = tfx.dsl.Resolver(
             strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -124,12 +135,20 @@ def create_components(config: PipelineConfig, baseline_model: Optional[Any] = No
     return nodes + [evaluator, pusher]
 
 
+def uncached_node_ids(config: PipelineConfig, target: str) -> List[str]:
+    """Nodes whose result depends on bucket contents, not on their inputs, so a KFP cache hit
+    would be wrong: the served baseline, and ExampleGen unless the config pins a data snapshot
+    with input_fingerprint (locally the runner fingerprints the files itself)."""
+    ids = [BASELINE_ID] if target == "kfp" else []
+    return ids + ([] if config.input_fingerprint else [EXAMPLE_GEN_ID])
+
+
 def create_pipeline(config: PipelineConfig, metadata_connection_config: Optional[Any] = None,
-                    components: Optional[List[Any]] = None) -> tfx_pipeline.Pipeline:
+                    target: str = "local") -> tfx_pipeline.Pipeline:
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.resolved_pipeline_root,
-        components=components if components is not None else create_components(config),
+        components=create_components(config, target),
         enable_cache=config.enable_cache,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=list(config.beam_args))

@@ -5,7 +5,7 @@ import os
 from typing import Iterable, Iterator, List, Tuple
 
 from models.features import PREDICTED_LABEL, PROBABILITY, SERVING_SIGNATURE
-from pipeline.errors import UserError
+from models.errors import UserError
 
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from corpus import write_aclimdb
 from pipeline import cli
-from pipeline.errors import UserError
+from models.errors import UserError
 from pipeline.predict import newest_model_dir
 
 

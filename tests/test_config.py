@@ -3,7 +3,7 @@ import json
 import pytest
 
 from pipeline.configs import PipelineConfig
-from pipeline.errors import UserError
+from models.errors import UserError
 
 
 def test_defaults_match_the_documented_model():

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import data_download as dd
-from pipeline.errors import UserError
+from models.errors import UserError
 
 ARCHIVE = "aclImdb_v1.tar.gz"
 REVIEWS = {

@@ -13,7 +13,7 @@ import tensorflow_hub as hub
 
 from models.gru import build_gru_model
 from pipeline import hub_commands
-from pipeline.errors import UserError
+from models.errors import UserError
 
 VOCAB = ["the", "movie", "great", "awful", "don't"]
 OOV = 3

@@ -15,7 +15,7 @@ import tensorflow_hub as hub
 import tf_keras as keras
 
 from models import hub_module as hm
-from pipeline.errors import UserError
+from models.errors import UserError
 
 DIM = 4
 OOV = 8

@@ -11,7 +11,7 @@ from components import imdb_reader
 from components.artifacts import IngestionReport
 from components.imdb_example_gen import REPORT_FILE, Executor
 from corpus import write_aclimdb
-from pipeline.errors import UserError
+from models.errors import UserError
 
 
 def test_detects_aclimdb_folder_its_parent_and_csvs(tmp_path):

@@ -6,10 +6,11 @@ import pytest
 import yaml
 
 from kubeflow import spec_check
-from kubeflow.compiler import BASELINE_ID, EXAMPLE_GEN_ID, compile_pipeline, pipeline_spec
+from pipeline.kubeflow_commands import compile_config, spec_for_config
+from pipeline.pipeline import BASELINE_ID, EXAMPLE_GEN_ID
 from kubeflow.settings import ENTRYPOINT, IMAGE_SCHEMA_DIR, KubeflowSettings
 from pipeline.configs import PipelineConfig
-from pipeline.errors import UserError
+from models.errors import UserError
 
 IMAGE = "europe-docker.pkg.dev/proj/repo/imdb-sentiment:abc123"
 SECRET = "s3cr3t-token-value"
@@ -30,7 +31,7 @@ def compiled(tmp_path_factory):
     os.environ["KF_PIPELINES_TOKEN"] = SECRET
     os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = f"/secrets/{SECRET}.json"
     try:
-        paths = {target: compile_pipeline(remote_config(), KubeflowSettings(
+        paths = {target: compile_config(remote_config(), KubeflowSettings(
             target=target, image=IMAGE, output=str(out / f"{target}.yaml"))) for target in ("kfp", "vertex")}
     finally:
         for key, value in saved.items():
@@ -142,9 +143,9 @@ def test_harness_refuses_resolver_tasks_in_oss_mode(compiled, tmp_path):
 
 def test_local_paths_are_refused_for_a_real_cluster():
     with pytest.raises(UserError, match=r"data_root \(/data/aclImdb\).*object storage"):
-        pipeline_spec(remote_config(data_root="/data/aclImdb"), KubeflowSettings(target="kfp", image=IMAGE))
+        spec_for_config(remote_config(data_root="/data/aclImdb"), KubeflowSettings(target="kfp", image=IMAGE))
     with pytest.raises(UserError, match="serving_dir"):
-        pipeline_spec(remote_config(serving_dir=None), KubeflowSettings(target="kfp", image=IMAGE))
+        spec_for_config(remote_config(serving_dir=None), KubeflowSettings(target="kfp", image=IMAGE))
 
 
 @pytest.mark.parametrize("changes, fragment", [
@@ -167,7 +168,7 @@ def test_pre_cache_check_is_fine_on_vertex(compiled):
 def test_cli_compile_reads_the_config_file_and_flags(tmp_path, capsys):
     import argparse
 
-    from kubeflow import cli
+    from pipeline import kubeflow_commands as cli
 
     config_file = tmp_path / "config.yaml"
     config_file.write_text("epochs: 3\nvocab_size: 5000\nserving_dir: gs://bucket/serving\n")

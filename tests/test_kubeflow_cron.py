@@ -2,7 +2,7 @@
 import pytest
 
 from kubeflow import cron
-from pipeline.errors import UserError
+from models.errors import UserError
 
 EVERY_HOUR = frozenset(range(24))
 

@@ -22,7 +22,7 @@ MODEL_FILTER = 'schema_title="tfx.Model" AND state=LIVE AND name="{}"'
 
 def compile_for_harness(tmp, target):
     """The real compile for a target, with local paths standing in for the buckets."""
-    from kubeflow.compiler import compile_pipeline
+    from pipeline.kubeflow_commands import compile_config
     from kubeflow.settings import KubeflowSettings
     from kubeflow import spec_check
     from pipeline.configs import SCHEMA_DIR, PipelineConfig
@@ -32,7 +32,7 @@ def compile_for_harness(tmp, target):
                             input_fingerprint="corpus-seed-0", **TINY)
     settings = KubeflowSettings(target=target, image="local-harness", output=str(tmp / f"{target}.yaml"),
                                 schema_dir=SCHEMA_DIR, require_object_storage=False)
-    return spec_check.load_spec_file(compile_pipeline(config, settings)), config
+    return spec_check.load_spec_file(compile_config(config, settings)), config
 
 
 @pytest.fixture(scope="session")

@@ -14,8 +14,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import yaml
 
-from kubeflow import cli, cron, submit
-from pipeline.errors import UserError
+from kubeflow import cron, submit
+from pipeline import kubeflow_commands as cli
+from models.errors import UserError
 
 SPEC_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
@@ -110,12 +111,12 @@ def api():
 
 @pytest.fixture(scope="module")
 def package(tmp_path_factory):
-    from kubeflow.compiler import compile_pipeline
+    from pipeline.kubeflow_commands import compile_config
     from kubeflow.settings import KubeflowSettings
     from pipeline.configs import PipelineConfig
 
     config = PipelineConfig(data_root="gs://bucket/aclImdb", serving_dir="gs://bucket/serving")
-    return compile_pipeline(config, KubeflowSettings(target="kfp", image="registry.example/imdb:1",
+    return compile_config(config, KubeflowSettings(target="kfp", image="registry.example/imdb:1",
                                                      output=str(tmp_path_factory.mktemp("pkg") / "kfp.yaml")))
 
 
@@ -244,11 +245,11 @@ def test_cli_params_are_json_when_they_parse():
 
 def test_vertex_job_is_built_with_root_and_spec_and_its_cron_is_five_fields(package, tmp_path):
     from google.auth.credentials import AnonymousCredentials
-    from kubeflow.compiler import compile_pipeline
+    from pipeline.kubeflow_commands import compile_config
     from kubeflow.settings import KubeflowSettings
     from pipeline.configs import PipelineConfig
 
-    vertex_package = compile_pipeline(PipelineConfig(data_root="gs://b/aclImdb", serving_dir="gs://b/serving"),
+    vertex_package = compile_config(PipelineConfig(data_root="gs://b/aclImdb", serving_dir="gs://b/serving"),
                                       KubeflowSettings(target="vertex", image="registry.example/imdb:1",
                                                        output=str(tmp_path / "vertex.yaml")))
     job = submit.vertex_job(vertex_package, "gs://b/root", "proj", "europe-west4", "nightly",

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, List, Optional
 
-from pipeline.errors import UserError
+from models.errors import UserError
 
 MODEL_FAMILIES = ("gru", "hub")
 SCHEMA_DIR = str(Path(__file__).resolve().parent)  # holds schema.pbtxt, the curated schema

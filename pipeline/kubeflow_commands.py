@@ -1,16 +1,21 @@
 """`compile`, `submit` and `schedule`: the Kubeflow commands of `imdb-pipeline`.
 
-`add_commands(subparsers)` adds them to the CLI's argparse subparsers; each sets `handler`, which
-takes the parsed args and returns an exit code (user errors raise UserError, like the other commands).
+Part of the command line, the one layer that knows every other: it builds the pipeline from
+PipelineConfig (`pipeline.pipeline`) and hands it to `kubeflow/`, which knows TFX and KFP but not
+the project's configuration. `add_commands(subparsers)` adds the commands to the CLI's argparse
+subparsers; each sets `handler`, which takes the parsed args and returns an exit code.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
-from pipeline.errors import UserError
+from kubeflow import compiler, submit
+from kubeflow.settings import KubeflowSettings
+from models.errors import UserError
+from pipeline.configs import SCHEMA_DIR, PipelineConfig, load_config_file
 
 DEFAULT_EXPERIMENT = "imdb-sentiment"
 
@@ -71,9 +76,7 @@ def parse_params(pairs: List[str]) -> Dict[str, Any]:
     return params
 
 
-def _config(args: argparse.Namespace):
-    from pipeline.configs import PipelineConfig, load_config_file  # pylint: disable=import-outside-toplevel
-
+def _config(args: argparse.Namespace) -> PipelineConfig:
     values: Dict[str, Any] = load_config_file(args.config) if args.config else {}
     for name in ("data_root", "serving_dir", "beam_args"):
         if getattr(args, name):
@@ -81,16 +84,29 @@ def _config(args: argparse.Namespace):
     return PipelineConfig.from_dict(values)
 
 
+def spec_for_config(config: PipelineConfig, settings: KubeflowSettings) -> Dict[str, Any]:
+    """The checked PipelineSpec of the one pipeline definition for settings.target."""
+    from pipeline.pipeline import create_pipeline, uncached_node_ids  # pylint: disable=import-outside-toplevel  (TFX: seconds)
+
+    compiler.check_locations({"data_root": config.data_root, "serving_dir": config.resolved_serving_dir,
+                              "pretrained_embeddings": config.pretrained_embeddings,
+                              "hub_handle": config.hub_handle}, settings)
+    if config.schema_dir == SCHEMA_DIR:  # the tasks read the curated schema at its place in the image
+        config = config.replace(schema_dir=settings.schema_dir)
+    pipeline = create_pipeline(config, target=settings.target)
+    return compiler.pipeline_spec(pipeline, settings, uncached_node_ids(config, settings.target))
+
+
+def compile_config(config: PipelineConfig, settings: KubeflowSettings) -> str:
+    """Writes the target's YAML to settings.output and returns its path."""
+    return compiler.write_spec(spec_for_config(config, settings), settings)
+
+
 def command_compile(args: argparse.Namespace) -> int:
-    from kubeflow.compiler import compile_pipeline  # pylint: disable=import-outside-toplevel
-    from kubeflow.settings import KubeflowSettings  # pylint: disable=import-outside-toplevel
-
-    from pipeline.configs import SCHEMA_DIR  # pylint: disable=import-outside-toplevel
-
     local = {"require_object_storage": False, "schema_dir": SCHEMA_DIR} if args.local_paths else {}
     settings = KubeflowSettings(target=args.target, image=args.image,
                                 output=args.output or f"imdb-sentiment-{args.target}.yaml", **local)
-    path = compile_pipeline(_config(args), settings)
+    path = compile_config(_config(args), settings)
     print(f"Wrote {path} ({args.target}, image {args.image}). Next: imdb-pipeline submit {path} "
           f"--target {args.target} --pipeline-root gs://BUCKET/pipeline_root ...")
     return 0
@@ -101,15 +117,11 @@ def _name(args: argparse.Namespace, kind: str) -> str:
 
 
 def _vertex_job(args: argparse.Namespace, kind: str):
-    from kubeflow import submit  # pylint: disable=import-outside-toplevel
-
     return submit.vertex_job(args.package, args.pipeline_root, args.project, args.region, _name(args, kind),
                              params=parse_params(args.param))
 
 
 def command_submit(args: argparse.Namespace) -> int:
-    from kubeflow import submit  # pylint: disable=import-outside-toplevel
-
     if args.target == "vertex":
         print(f"Submitted Vertex AI pipeline job {submit.submit_vertex(_vertex_job(args, 'run'), args.service_account)}")
         return 0
@@ -121,8 +133,6 @@ def command_submit(args: argparse.Namespace) -> int:
 
 
 def command_schedule(args: argparse.Namespace) -> int:
-    from kubeflow import submit  # pylint: disable=import-outside-toplevel
-
     if args.target == "vertex":
         name = submit.schedule_vertex(_vertex_job(args, "schedule"), args.cron, _name(args, "schedule"),
                                       max_concurrency=args.max_concurrency, service_account=args.service_account)
@@ -135,21 +145,3 @@ def command_schedule(args: argparse.Namespace) -> int:
     print(f"Created KFP recurring run {job_id} ({args.cron}, at most {args.max_concurrency} at once, "
           f"{'catching up' if args.catchup else 'no catch-up'})")
     return 0
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    """Standalone entry (`python -m kubeflow.cli ...`) until pipeline/cli.py wires add_commands."""
-    import sys  # pylint: disable=import-outside-toplevel
-
-    parser = argparse.ArgumentParser(prog="python -m kubeflow.cli")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.handler(args)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
