@@ -70,8 +70,9 @@ def main() -> int:
     if args.hub_from_vectors:
         from models.hub_module import build_module_from_word_vectors  # pylint: disable=import-outside-toplevel
 
-        args.hub_handle = str(build_module_from_word_vectors(args.hub_from_vectors,
-                                                             os.path.join(workdir, "hub_module")))
+        args.hub_handle = str(build_module_from_word_vectors(
+            args.hub_from_vectors, os.path.join(workdir, "hub_module"),
+            num_oov_buckets=PipelineConfig.defaults()["oov_buckets"]))
     config = PipelineConfig(data_root=data_root, workdir=workdir, model=args.model, epochs=args.epochs,
                             pretrained_embeddings=args.pretrained_embeddings, hub_handle=args.hub_handle,
                             hub_trainable=args.hub_trainable, accuracy_threshold=0.5)

@@ -12,6 +12,7 @@ the container entrypoint (kubeflow/entrypoint.py) drops it, so the Evaluator see
 as locally on a first run.
 """
 # No `from __future__ import annotations`: TFX reads these type hints at decoration time.
+import logging
 import os
 
 from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
@@ -20,6 +21,8 @@ from tfx.types.standard_artifacts import Model
 from tfx.utils import io_utils, path_utils
 
 from components.serving_dir import newest_complete_version
+
+log = logging.getLogger("imdb.baseline")
 
 ABSENT_PROPERTY = "baseline_absent"
 VERSION_PROPERTY = "served_version"
@@ -31,11 +34,10 @@ def LatestServedModel(serving_dir: Parameter[str], baseline_model: OutputArtifac
     version = newest_complete_version(serving_dir)
     if version is None:
         baseline_model.set_int_custom_property(ABSENT_PROPERTY, 1)
-        print(f"LatestServedModel: nothing served under {serving_dir} yet; the Evaluator runs without "
-              "a baseline.", flush=True)
+        log.info("nothing served under %s yet; the Evaluator runs without a baseline", serving_dir)
         return
     source = os.path.join(serving_dir, version)
     io_utils.copy_dir(source, path_utils.serving_model_dir(baseline_model.uri))
     baseline_model.set_string_custom_property(VERSION_PROPERTY, version)
     baseline_model.set_string_custom_property(SOURCE_PROPERTY, source)
-    print(f"LatestServedModel: baseline is served version {version} ({source}).", flush=True)
+    log.info("baseline is served version %s (%s)", version, source)

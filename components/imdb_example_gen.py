@@ -8,6 +8,7 @@ rather than crash the run or vanish silently.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 from typing import Any, Dict, List
@@ -28,6 +29,8 @@ from models.errors import UserError
 REPORT_FILE = "ingestion_report.json"
 _MAX_LISTED_REJECTS = 50
 _ORDER_SEED = 20110619  # ACL 2011, the data set's paper
+
+log = logging.getLogger("imdb.example_gen")
 
 
 def _read_source(element) -> Any:
@@ -142,8 +145,8 @@ def _summarise(counts_path: str, rejected_path: str, splits: List[str]) -> Dict[
 
 def _check(summary: Dict[str, Any], report_path: str) -> None:
     if summary["rejected"]:
-        print(f"ImdbExampleGen: rejected {summary['rejected']} of {summary['accepted'] + summary['rejected']} "
-              f"reviews ({summary['rejected_by_reason']}); see {report_path}", flush=True)
+        log.warning("rejected %d of %d reviews (%s); see %s", summary["rejected"],
+                    summary["accepted"] + summary["rejected"], summary["rejected_by_reason"], report_path)
     if summary["rejected_fraction"] > summary["max_rejected_fraction"]:
         raise UserError(
             f"{summary['rejected']} of {summary['accepted'] + summary['rejected']} reviews "

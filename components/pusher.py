@@ -9,6 +9,7 @@ identical model is recorded as pushed at that existing version, and nothing is c
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 from typing import Any, Dict, List
 
@@ -22,6 +23,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.serving_dir import newest_complete_version
+
+log = logging.getLogger("imdb.pusher")
 
 
 def model_digest(model_dir: str) -> str:
@@ -50,7 +53,7 @@ class Executor(tfx_pusher_executor.Executor):
                 self._MarkPushed(model_push, pushed_destination=os.path.join(serving_dir, version),
                                  pushed_version=version)
                 model_push.set_int_custom_property("already_serving", 1)
-                print(f"Pusher: this model is already served as version {version}; nothing copied.", flush=True)
+                log.info("this model is already served as version %s; nothing copied", version)
                 return
         super().Do(input_dict, output_dict, exec_properties)
 

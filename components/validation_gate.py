@@ -4,6 +4,7 @@ TFX's ExampleValidator only records anomalies; nothing downstream refuses to tra
 This gate reads them and fails with a sentence naming each anomaly (feature, split, what).
 """
 
+import logging
 import os
 from typing import List
 
@@ -17,6 +18,8 @@ from tfx.utils import io_utils
 from models.errors import UserError
 
 ANOMALIES_FILE = "SchemaDiff.pb"
+
+log = logging.getLogger("imdb.validation")
 
 
 def describe_anomalies(anomalies: ExampleAnomalies) -> List[str]:
@@ -41,4 +44,4 @@ def DataValidationGate(anomalies: InputArtifact[ExampleAnomalies]):  # pylint: d
     if problems:
         raise UserError("The data does not match the schema, so the run stopped before training: "
                         + "; ".join(problems) + ".")
-    print("DataValidationGate: no anomalies in any split.", flush=True)
+    log.info("no anomalies in any split")

@@ -39,7 +39,6 @@ PNG embedded as base64) and ``embedding_report.json`` (the numbers, every freque
 from __future__ import annotations
 
 import base64
-import html
 import json
 import os
 import tempfile
@@ -50,6 +49,7 @@ import numpy as np
 PNG_NAME = "embedding_report.png"
 HTML_NAME = "embedding_report.html"
 JSON_NAME = "embedding_report.json"
+HTML_TEMPLATE = "embedding_report.html.j2"  # in models/templates/
 DEFAULT_PROBES = ("awesome", "amazing", "good", "bad", "awful", "terrible", "not")
 POSITIVE_SEEDS = ("great", "excellent", "wonderful", "best", "perfect", "loved")
 NEGATIVE_SEEDS = ("worst", "awful", "waste", "boring", "terrible", "poor")
@@ -324,63 +324,13 @@ def _short_method(report: dict) -> str:
     return "seed words " + ", ".join(report["positive_anchors"][:3]) + " vs " + ", ".join(report["negative_anchors"][:3])
 
 
-def _fmt(value: Optional[float], digits: int = 3) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
-
-
 def _html(report: dict, png_b64: str) -> str:
-    esc = html.escape
+    """The self-contained HTML page, from templates/embedding_report.html.j2 (autoescaped)."""
+    import jinja2  # pylint: disable=import-outside-toplevel
 
-    def rows(items):
-        return "".join(f"<tr><td>{n}</td><td>{esc(w)}</td><td>{p:+.3f}</td></tr>"
-                       for n, (w, p) in enumerate(items, start=1))
-
-    probe_rows = []
-    for word, value in report["probes"].items():
-        if value is None:
-            probe_rows.append(f"<tr><td>{esc(word)}</td><td colspan=4><em>not in the vocabulary</em></td></tr>")
-        else:
-            probe_rows.append(
-                f"<tr><td><b>{esc(word)}</b></td><td>{value['position']:+.3f}</td>"
-                f"<td>{value['percentile']:.1f}</td><td>{value['frequency_rank']}</td>"
-                f"<td>{_fmt(value['score'])}</td></tr>")
-    heldout = report["heldout_correlation"]
-    heldout_text = ("" if heldout is None else
-                    f"<p>Correlation between position and model score over the non-anchor words: "
-                    f"<b>{heldout:.3f}</b> (how nearly the model's sentiment is one linear direction).</p>")
-    caveat = ("The anchor words are by construction near the ends; the direction reflects what the model "
-              "learned, not independent ground truth." if report["method"] == "model-scored" else
-              "Seed-based: no model scores were given, so the direction depends on a few hand-picked "
-              "words, which look well separated by construction.")
-    return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Embedding sentiment direction</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; color: #222; max-width: 70em; }}
-table {{ border-collapse: collapse; margin: 0 2em 1.5em 0; }}
-td, th {{ border: 1px solid #ccc; padding: 0.2em 0.6em; text-align: left; }}
-th {{ background: #f0f0f0; }}
-.cols {{ display: flex; flex-wrap: wrap; align-items: flex-start; }}
-img {{ max-width: 100%; }}
-</style></head><body>
-<h1>Learned sentiment direction of the GRU embedding</h1>
-<p>Method: <b>{esc(report['method'])}</b>: {esc(report['description'])}. Position = projection of a word's
-embedding row (minus the mean row of the {report['n_words']:,} most frequent words) onto the unit direction;
-percentile = share of those words lying below. {esc(caveat)}</p>
-{heldout_text}
-<h2>Probe words</h2>
-<table><tr><th>word</th><th>position</th><th>percentile</th><th>frequency rank</th><th>model score</th></tr>
-{''.join(probe_rows)}</table>
-<img alt="sentiment direction chart" src="data:image/png;base64,{png_b64}">
-<div class="cols">
-<table><tr><th colspan=3>most positive</th></tr><tr><th>#</th><th>word</th><th>position</th></tr>
-{rows(report['most_positive'])}</table>
-<table><tr><th colspan=3>most negative</th></tr><tr><th>#</th><th>word</th><th>position</th></tr>
-{rows(report['most_negative'])}</table>
-</div>
-<p>Anchors, positive: {esc(', '.join(report['positive_anchors']))}<br>
-Anchors, negative: {esc(', '.join(report['negative_anchors']))}</p>
-</body></html>
-"""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("models", "templates"), autoescape=True,
+                             undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+    return env.get_template(HTML_TEMPLATE).render(report=report, png_b64=png_b64)
 
 
 def format_report(report: dict) -> str:

@@ -10,12 +10,12 @@ from typing import Sequence
 
 import numpy as np
 
+from models.hub_module import read_word_vectors
+
 
 def pretrained_embedding_matrix(vocabulary: Sequence[str], num_oov_buckets: int, vectors_path: str,
                                 seed: int = 0) -> "tuple[np.ndarray, int]":
     """Returns (matrix [1 + V + OOV, dim], number of vocabulary words found in the vectors)."""
-    from models.hub_module import read_word_vectors  # pylint: disable=import-outside-toplevel
-
     words, vectors = read_word_vectors(vectors_path)
     index = {word: row for row, word in enumerate(words)}
     rng = np.random.default_rng(seed)

@@ -4,8 +4,8 @@ The pipeline's hub model uses ``hub.KerasLayer(path)``; these modules let it run
 access, from pretrained GloVe/word2vec text vectors or from the embedding table the masked GRU
 learned. A module maps a 1-D ``tf.string`` batch ``[batch]`` to ``[batch, dim]`` float32:
 
-* tokenisation in-graph, matching the project's clean-up: lower-case, ``<br />`` tags to a space,
-  every character that is not ``a-z`` or an apostrophe to a space, split on whitespace;
+* tokenisation in-graph with the project's one clean-up (``models/text.py``), the same as
+  Transform's, so the GRU's trained vocabulary and a module agree on what a word is;
 * known words look up their row; unknown words hash into ``num_oov_buckets`` extra rows with
   ``tf.lookup.StaticVocabularyTable`` (Fingerprint64 mod buckets, after the vocabulary), the same
   lookup ``tft.compute_and_apply_vocabulary`` builds, so a trained table's OOV rows line up;
@@ -21,48 +21,32 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import tensorflow as tf
 
+from models import text
 from models.errors import UserError
 
-# The project's clean-up, in the two dialects it is needed in: RE2 in the graph, `re` in Python.
-BR_TAG_PATTERN = r"<br\s*/?>"
-NON_WORD_PATTERN = r"[^a-z']"
 VOCAB_ASSET_NAME = "vocab.txt"
 MODULE_INFO_NAME = "module_info.json"
-DEFAULT_NUM_OOV_BUCKETS = 1000
 # OOV rows of a module built from pretrained vectors: N(0, (OOV_INIT_SCALE * std of the known
 # vectors)^2). Small, so a typo or a rare name cannot outweigh the known words in the sum; non-zero,
 # so distinct unknown words stay distinguishable even when the module is frozen.
 OOV_INIT_SCALE = 0.1
 
-_BR_RE = re.compile(BR_TAG_PATTERN)
-_NON_WORD_RE = re.compile(NON_WORD_PATTERN)
 
-
-def clean_tokens(text: str) -> list[str]:
-    """Python twin of the in-graph tokeniser, used to keep only words a module can ever see."""
-    return _NON_WORD_RE.sub(" ", _BR_RE.sub(" ", _ascii_lower(text))).split()
-
-
-def _ascii_lower(text: str) -> str:
-    # tf.strings.lower only lower-cases ASCII; mirror that so e.g. the Kelvin sign stays foreign.
-    return "".join(c.lower() if c.isascii() else c for c in text)
-
-
-def tokenize(sentences: tf.Tensor) -> tf.RaggedTensor:
-    """In-graph tokeniser: ``[batch]`` strings -> ragged ``[batch, (tokens)]`` words."""
-    text = tf.strings.lower(sentences)
-    text = tf.strings.regex_replace(text, BR_TAG_PATTERN, " ")
-    text = tf.strings.regex_replace(text, NON_WORD_PATTERN, " ")
-    return tf.strings.split(text)
+def _text_lines(path: str) -> Iterator[str]:
+    """Lines of a file at any URI tf.io.gfile knows (local, gs://, s3://), gunzipped for .gz."""
+    with tf.io.gfile.GFile(path, "rb") as raw:
+        for line in gzip.GzipFile(fileobj=raw, mode="rb") if path.endswith(".gz") else raw:
+            yield line.decode("utf-8", errors="replace")
 
 
 def read_word_vectors(path: str | Path, top_n: int | None = None) -> tuple[list[str], np.ndarray]:
@@ -74,51 +58,49 @@ def read_word_vectors(path: str | Path, top_n: int | None = None) -> tuple[list[
     first (most frequent) vector. Raises UserError for a missing file, ragged or non-numeric
     lines (naming the line number) or a file without usable vectors.
     """
-    path = Path(path)
-    if not path.is_file():
+    path = str(path)
+    if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
         raise UserError(f"Word-vector file {path} does not exist.")
     if top_n is not None and top_n < 1:
         raise UserError(f"top_n must be a positive number of lines, got {top_n}.")
-    opener = gzip.open if path.suffix == ".gz" else open
     words: list[str] = []
     rows: list[np.ndarray] = []
     seen: set[str] = set()
     dim: int | None = None
     n_read = 0
     try:
-        with opener(path, "rt", encoding="utf-8", errors="replace") as lines:
-            for line_no, line in enumerate(lines, start=1):
-                fields = line.rstrip().split(" ")
-                if fields == [""]:
-                    continue
-                if line_no == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):
-                    dim = int(fields[1])  # word2vec header "N D"; the vectors must match D.
-                    continue
-                if top_n is not None and n_read >= top_n:
-                    break
-                n_read += 1
-                if dim is None:
-                    dim = len(fields) - 1
-                    if dim == 0:
-                        raise UserError(f"{path} line {line_no} has a word but no vector values.")
-                if len(fields) - 1 != dim:
-                    raise UserError(
-                        f"{path} line {line_no} has {len(fields) - 1} values where the vectors "
-                        f"have {dim}; the file is ragged or not space-separated text vectors."
-                    )
-                word = _ascii_lower(fields[0])
-                if clean_tokens(word) != [word] or word in seen:
-                    continue
-                try:
-                    row = np.asarray(fields[1:], dtype=np.float32)
-                except ValueError:
-                    raise UserError(
-                        f"{path} line {line_no} has a value that is not a number."
-                    ) from None
-                seen.add(word)
-                words.append(word)
-                rows.append(row)
-    except (OSError, EOFError, gzip.BadGzipFile) as err:
+        for line_no, line in enumerate(_text_lines(path), start=1):
+            fields = line.rstrip().split(" ")
+            if fields == [""]:
+                continue
+            if line_no == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):
+                dim = int(fields[1])  # word2vec header "N D"; the vectors must match D.
+                continue
+            if top_n is not None and n_read >= top_n:
+                break
+            n_read += 1
+            if dim is None:
+                dim = len(fields) - 1
+                if dim == 0:
+                    raise UserError(f"{path} line {line_no} has a word but no vector values.")
+            if len(fields) - 1 != dim:
+                raise UserError(
+                    f"{path} line {line_no} has {len(fields) - 1} values where the vectors "
+                    f"have {dim}; the file is ragged or not space-separated text vectors."
+                )
+            word = fields[0].lower()
+            if text.tokenize_py(word) != [word] or word in seen:
+                continue
+            try:
+                row = np.asarray(fields[1:], dtype=np.float32)
+            except ValueError:
+                raise UserError(
+                    f"{path} line {line_no} has a value that is not a number."
+                ) from None
+            seen.add(word)
+            words.append(word)
+            rows.append(row)
+    except (OSError, EOFError, gzip.BadGzipFile, tf.errors.OpError) as err:
         raise UserError(f"Could not read word vectors from {path}: {err}.") from None
     if not words:
         raise UserError(f"{path} holds no word vectors for words the tokeniser can produce.")
@@ -150,7 +132,7 @@ class _TextEmbedding(tf.train.Checkpoint):
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string)])
     def __call__(self, sentences: tf.Tensor) -> tf.Tensor:
-        ids = self._table.lookup(tokenize(sentences))
+        ids = self._table.lookup(text.tokenize(sentences))
         ids = tf.ragged.boolean_mask(ids, ids >= 0)
         vectors = tf.gather(self.embeddings, ids)  # ragged [batch, (tokens), dim]
         counts = tf.cast(ids.row_lengths(), tf.float32)
@@ -222,7 +204,7 @@ def build_module(
     words: Sequence[str],
     vectors: np.ndarray,
     export_dir: str | Path,
-    num_oov_buckets: int = DEFAULT_NUM_OOV_BUCKETS,
+    num_oov_buckets: int,
     seed: int = 0,
     *,
     source: str = "in-memory vectors",
@@ -251,12 +233,12 @@ def build_module(
 def build_module_from_word_vectors(
     path: str | Path,
     export_dir: str | Path,
+    num_oov_buckets: int,
     top_n: int | None = None,
-    num_oov_buckets: int = DEFAULT_NUM_OOV_BUCKETS,
 ) -> Path:
     """Reads a GloVe/word2vec text file and saves it as a module (see ``read_word_vectors``)."""
     words, vectors = read_word_vectors(path, top_n=top_n)
-    source = f"{Path(path).name}" + (f" (top {top_n} lines)" if top_n else "")
+    source = f"{os.path.basename(str(path))}" + (f" (top {top_n} lines)" if top_n else "")
     return build_module(words, vectors, export_dir, num_oov_buckets=num_oov_buckets, source=source)
 
 

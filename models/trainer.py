@@ -1,15 +1,19 @@
 """TFX Trainer entry point (`run_fn`) for both model families.
 
-Settings arrive in `fn_args.custom_config` (built from PipelineConfig by the pipeline), so the
-Trainer has no globals to edit. Progress is printed while training, TensorBoard logs go to the
-model run folder, and the exported model carries the transform graph and both signatures.
+Settings arrive in `fn_args.custom_config` as TrainerSettings (built from PipelineConfig by the
+pipeline), so the Trainer has no globals and no defaults of its own. Progress goes to the
+`imdb.trainer` logger (the local runner shows it; on Kubeflow it is the task's log), TensorBoard
+logs and the per-round history go to the model run folder, and the exported model carries the
+transform graph and both signatures.
 """
 from __future__ import annotations
 
+import json
+import logging
 import math
 import os
 import time
-from typing import Any, Dict
+from typing import Dict, List
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -17,14 +21,21 @@ import tf_keras as keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from models import datasets, features
+from models.embedding_report import format_report, report_for_gru_model
+from models.embeddings import pretrained_embedding_matrix
 from models.export import export_serving_model
+from models.gru import build_gru_model
+from models.settings import TrainerSettings, settings_from
 
 EMBEDDING_METADATA = "embedding_metadata.tsv"
 EMBEDDING_REPORT_DIR = "embedding_report"
+HISTORY_FILE = "training_history.json"  # read back by the run summary and the HTML report
+
+log = logging.getLogger("imdb.trainer")
 
 
 class ProgressLogger(keras.callbacks.Callback):
-    """One line every `every` batches with speed and ETA: visible progress in pipeline logs."""
+    """A line every `every` batches with speed and ETA, and one per evaluation round."""
 
     def __init__(self, steps_per_round: int, rounds_per_epoch: int = 1, every: int = 50):
         super().__init__()
@@ -43,12 +54,12 @@ class ProgressLogger(keras.callbacks.Callback):
         if done % self._every == 0:
             elapsed = time.time() - self._start
             eta = elapsed / done * max(self._steps - done, 0)
-            print(f"  {self._name(self._epoch)} step {done}/{self._steps} loss {logs.get('loss', float('nan')):.4f} "
-                  f"acc {logs.get('accuracy', float('nan')):.4f} ({elapsed:.0f}s, eta {eta:.0f}s)", flush=True)
+            log.info("%s step %d/%d loss %.4f acc %.4f (%.0fs, eta %.0fs)", self._name(self._epoch), done,
+                     self._steps, logs.get("loss", float("nan")), logs.get("accuracy", float("nan")), elapsed, eta)
 
     def on_epoch_end(self, epoch, logs=None):
         shown = ", ".join(f"{key} {value:.4f}" for key, value in sorted((logs or {}).items()))
-        print(f"  {self._name(epoch)} done in {time.time() - self._start:.0f}s: {shown}", flush=True)
+        log.info("%s done in %.0fs: %s", self._name(epoch), time.time() - self._start, shown)
 
 
 def vocabulary_words(transform_output: tft.TFTransformOutput) -> list:
@@ -57,24 +68,20 @@ def vocabulary_words(transform_output: tft.TFTransformOutput) -> list:
         return [line.rstrip(b"\n").decode("utf-8", errors="replace") for line in handle]
 
 
-def _build_model(config: Dict[str, Any], vocabulary: list) -> keras.Model:
-    if config["model"] == "hub":
-        from models.hub_classifier import build_hub_model  # pylint: disable=import-outside-toplevel
+def _build_model(settings: TrainerSettings, vocabulary: list) -> keras.Model:
+    if settings.model == "hub":
+        from models.hub_classifier import build_hub_model  # pylint: disable=import-outside-toplevel  (tensorflow_hub)
 
-        return build_hub_model(config["hub_handle"], bool(config.get("hub_trainable")), config["learning_rate"])
-    from models.gru import build_gru_model  # pylint: disable=import-outside-toplevel
-
-    rows = 1 + len(vocabulary) + int(config["oov_buckets"])
+        return build_hub_model(settings.hub_handle, settings.hub_trainable, settings.learning_rate)
+    rows = 1 + len(vocabulary) + settings.oov_buckets
     matrix = None
-    if config.get("pretrained_embeddings"):
-        from models.embeddings import pretrained_embedding_matrix  # pylint: disable=import-outside-toplevel
-
-        matrix, found = pretrained_embedding_matrix(vocabulary, int(config["oov_buckets"]),
-                                                    config["pretrained_embeddings"], seed=int(config["seed"]))
-        print(f"  embedding initialised from {config['pretrained_embeddings']}: "
-              f"{found}/{len(vocabulary)} vocabulary words found", flush=True)
-    return build_gru_model(rows, int(config["embedding_dim"]), int(config["gru_units"]),
-                           float(config["learning_rate"]), embedding_matrix=matrix)
+    if settings.pretrained_embeddings:
+        matrix, found = pretrained_embedding_matrix(vocabulary, settings.oov_buckets,
+                                                    settings.pretrained_embeddings, seed=settings.seed)
+        log.info("embedding initialised from %s: %d/%d vocabulary words found",
+                 settings.pretrained_embeddings, found, len(vocabulary))
+    return build_gru_model(rows, settings.embedding_dim, settings.gru_units, settings.learning_rate,
+                           embedding_matrix=matrix)
 
 
 def _write_embedding_metadata(log_dir: str, vocabulary: list, oov_buckets: int) -> str:
@@ -89,56 +96,67 @@ def _write_embedding_metadata(log_dir: str, vocabulary: list, oov_buckets: int) 
 
 def _write_embedding_report(model: keras.Model, vocabulary: list, model_run_dir: str) -> None:
     """Where words lie along the learned sentiment direction (models.embedding_report); never fails training."""
-    from models.embedding_report import format_report, report_for_gru_model  # pylint: disable=import-outside-toplevel
-
     try:
         report = report_for_gru_model(model, vocabulary, os.path.join(model_run_dir, EMBEDDING_REPORT_DIR))
     except Exception as error:  # pylint: disable=broad-except
-        print(f"Trainer: embedding report skipped: {error}", flush=True)
+        log.warning("embedding report skipped: %s", error)
         return
-    print("Trainer: learned embedding\n" + format_report(report), flush=True)
+    log.info("learned embedding\n%s", format_report(report))
+
+
+def write_history(history: Dict[str, List[float]], rounds_per_epoch: int, model_run_dir: str) -> str:
+    """Loss and metrics per evaluation round, train and eval, for the run report's curves."""
+    names = sorted(history)
+    rounds = [{"round": index + 1, "epoch": (index + 1) / rounds_per_epoch,
+               **{name: float(history[name][index]) for name in names}}
+              for index in range(len(history.get("loss", [])))]
+    val_losses = [row.get("val_loss", math.inf) for row in rounds]
+    best = 1 + val_losses.index(min(val_losses)) if rounds else None
+    path = os.path.join(model_run_dir, HISTORY_FILE)
+    tf.io.gfile.makedirs(model_run_dir)
+    with tf.io.gfile.GFile(path, "w") as handle:
+        json.dump({"rounds_per_epoch": rounds_per_epoch, "best_round": best, "history": rounds}, handle, indent=1)
+    return path
 
 
 def run_fn(fn_args: FnArgs) -> None:
-    config: Dict[str, Any] = dict(fn_args.custom_config or {})
-    family = config.get("model", "gru")
-    tf.keras.utils.set_random_seed(int(config.get("seed", 42)))
+    settings = settings_from(TrainerSettings, fn_args.custom_config, "Trainer")
+    keras.utils.set_random_seed(settings.seed)
     transform_output = tft.TFTransformOutput(fn_args.transform_output)
     feature_spec = transform_output.transformed_feature_spec()
     vocabulary = vocabulary_words(transform_output)
-    batch_size = int(config.get("batch_size", 64))
 
     train_count = datasets.count_records(fn_args.train_files)
-    steps_cap = config.get("steps_per_epoch")
-    steps_per_epoch = int(steps_cap) if steps_cap else max(1, math.ceil(train_count / batch_size))
-    print(f"Trainer: {family} model, {train_count} training reviews, vocabulary {len(vocabulary)} words "
-          f"+ {config['oov_buckets']} OOV buckets, {config['epochs']} epoch(s) x {steps_per_epoch} steps", flush=True)
+    steps_per_epoch = settings.steps_per_epoch or max(1, math.ceil(train_count / settings.batch_size))
+    log.info("%s model, %d training reviews, vocabulary %d words + %d OOV buckets, %d epoch(s) x %d steps",
+             settings.model, train_count, len(vocabulary), settings.oov_buckets, settings.epochs, steps_per_epoch)
     # A buffer as large as the split (capped) gives a true shuffle whatever order the files hold.
-    train = datasets.make_dataset(fn_args.train_files, feature_spec, family, batch_size, shuffle=True,
-                                  seed=int(config.get("seed", 42)), repeat=True,
+    train = datasets.make_dataset(fn_args.train_files, feature_spec, settings.model, settings.batch_size,
+                                  shuffle=True, seed=settings.seed, repeat=True,
                                   shuffle_buffer=min(train_count, datasets.MAX_SHUFFLE_BUFFER))
-    evaluation = datasets.make_dataset(fn_args.eval_files, feature_spec, family, batch_size, shuffle=False)
+    evaluation = datasets.make_dataset(fn_args.eval_files, feature_spec, settings.model, settings.batch_size,
+                                       shuffle=False)
 
-    model = _build_model(config, vocabulary)
-    rounds = int(config.get("evaluations_per_epoch") or 1)
+    model = _build_model(settings, vocabulary)
+    rounds = settings.evaluations_per_epoch
     callbacks = [ProgressLogger(max(1, steps_per_epoch // rounds), rounds)]
-    if family == "gru":
-        _write_embedding_metadata(fn_args.model_run_dir, vocabulary, int(config["oov_buckets"]))
+    if settings.model == "gru":
+        _write_embedding_metadata(fn_args.model_run_dir, vocabulary, settings.oov_buckets)
         callbacks.append(keras.callbacks.TensorBoard(
             log_dir=fn_args.model_run_dir, update_freq="epoch", embeddings_freq=1,
             embeddings_metadata={"embedding": EMBEDDING_METADATA}))
     else:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=fn_args.model_run_dir, update_freq="epoch"))
-    if int(config.get("early_stopping_patience") or 0) > 0:
-        # The GRU overfits IMDB after a couple of epochs: keep the weights of the best eval epoch.
+    if settings.early_stopping_patience > 0:
+        # The GRU overfits IMDB after a couple of epochs: keep the weights of the best eval round.
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True,
-                                                       patience=int(config["early_stopping_patience"]) * rounds))
+                                                       patience=settings.early_stopping_patience * rounds))
     # Evaluating (and early-stopping) every half epoch picks the best point of IMDB's short
     # fit-then-overfit curve more finely than whole epochs do: +0.7 points test accuracy measured.
-    model.fit(train, epochs=int(config.get("epochs", 1)) * rounds,
-              steps_per_epoch=max(1, steps_per_epoch // rounds),
-              validation_data=evaluation, callbacks=callbacks, verbose=0)
-    if family == "gru":
+    history = model.fit(train, epochs=settings.epochs * rounds, steps_per_epoch=max(1, steps_per_epoch // rounds),
+                        validation_data=evaluation, callbacks=callbacks, verbose=0)
+    write_history(history.history, rounds, fn_args.model_run_dir)
+    if settings.model == "gru":
         _write_embedding_report(model, vocabulary, fn_args.model_run_dir)
-    export_serving_model(model, transform_output, family, fn_args.serving_model_dir)
-    print(f"Trainer: model exported to {fn_args.serving_model_dir}", flush=True)
+    export_serving_model(model, transform_output, settings.model, fn_args.serving_model_dir)
+    log.info("model exported to %s", fn_args.serving_model_dir)

@@ -1,4 +1,4 @@
-"""`imdb-pipeline`: run the pipeline, score reviews, fetch the data.
+"""`imdb-pipeline`: run the pipeline, score reviews, fetch the data, build Hub modules, compile for Kubeflow.
 
 Every failure the user can fix is reported as one sentence on stderr with a non-zero exit code;
 stack traces are kept for real bugs.
@@ -6,18 +6,21 @@ stack traces are kept for real bugs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
 import sys
+import tempfile
 import typing
 import warnings
 from typing import Any, Dict, List, Optional
 
-from pipeline.configs import MODEL_FAMILIES, PipelineConfig, load_config_file
 from models.errors import UserError
-from pipeline.kubeflow_commands import add_commands as add_kubeflow_commands
+from pipeline.configs import MODEL_FAMILIES, PipelineConfig, load_config_file
+from pipeline.console import console_and_log
 from pipeline.hub_commands import add_commands as add_hub_commands
+from pipeline.kubeflow_commands import add_commands as add_kubeflow_commands
 
 DEFAULT_DATA_DIR = "data"  # where `data download` puts aclImdb, and where `run` looks by default
 # Config fields that `run` exposes as --flags (the rest: --config FILE).
@@ -35,44 +38,56 @@ def _flag_type(field: dataclasses.Field):
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per RUN_FLAGS field; help and default come from PipelineConfig, written only there.
+    Flags default to None so a --config file's value is kept unless the flag is given."""
     fields = {f.name: f for f in dataclasses.fields(PipelineConfig)}
+    defaults = PipelineConfig.defaults()
     for name in RUN_FLAGS:
         flag, kind = "--" + name.replace("_", "-"), _flag_type(fields[name])
+        default = defaults[name]
+        shown = "none" if default is None else ("on" if default is True else "off" if default is False else default)
+        text = f"{PipelineConfig.help(name)} (default: {shown})"
         if kind is bool:
-            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None)
+            parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif name == "model":
-            parser.add_argument(flag, dest=name, choices=MODEL_FAMILIES, default=None)
+            parser.add_argument(flag, dest=name, choices=MODEL_FAMILIES, default=None, help=text)
         else:
-            parser.add_argument(flag, dest=name, type=kind, default=None, metavar=name.upper())
+            parser.add_argument(flag, dest=name, type=kind, default=None, metavar=name.upper(), help=text)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="imdb-pipeline", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--verbose", action="store_true",
+                        help="show every library's log lines on the terminal too (TensorFlow, absl, Beam)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the whole pipeline locally (Beam DirectRunner, MLMD on SQLite)")
+    run = commands.add_parser("run", help="run the whole pipeline locally (Beam DirectRunner, MLMD on SQLite)",
+                              description="Run the whole pipeline locally. Every setting below can also come "
+                                          "from --config FILE; a flag given here wins.")
     run.add_argument("--data", help="aclImdb folder, a .tar.gz of one, or a text,label CSV "
                                     f"(default: {DEFAULT_DATA_DIR}/aclImdb from `data download`)")
-    run.add_argument("--workdir", help="pipeline root, metadata, serving/ and run_summary.json (default ./workdir)")
+    run.add_argument("--workdir", help="holds pipeline_root, metadata, serving/, logs/, run_summary.json and "
+                                       "report.html (default: ./workdir)")
     run.add_argument("--config", help="JSON or YAML file of PipelineConfig settings; flags override it")
-    run.add_argument("--beam-arg", dest="beam_args", action="append", help="extra Beam pipeline option, written --beam-arg=--OPTION=VALUE (repeatable)")
+    run.add_argument("--beam-arg", dest="beam_args", action="append",
+                     help="extra Beam pipeline option, written --beam-arg=--OPTION=VALUE (repeatable; default: none)")
     run.add_argument("--no-cache", dest="enable_cache", action="store_false", default=None,
-                     help="re-run every component even when its inputs did not change")
+                     help="re-run every component even when its inputs did not change (default: cache on)")
     _add_config_flags(run)
 
     predict = commands.add_parser("predict", help="score reviews with the newest pushed model")
     where = predict.add_mutually_exclusive_group()
-    where.add_argument("--workdir", default="workdir", help="workdir of a run (uses <workdir>/serving)")
-    where.add_argument("--serving-dir", help="a TF Serving model folder holding <version>/ subfolders")
+    where.add_argument("--workdir", default="workdir", help="workdir of a run; uses <workdir>/serving (default: ./workdir)")
+    where.add_argument("--serving-dir", help="a TF Serving model folder holding <version>/ subfolders (default: none)")
     predict.add_argument("--json", action="store_true", help="one JSON object per line: text, probability, label")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="reviews to score (default: one per line on stdin)")
 
-    data = commands.add_parser("data", help="data set commands")
-    data_commands = data.add_subparsers(dest="data_command", required=True)
+    data = commands.add_parser("data", help="fetch, verify and unpack the IMDB data set")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
     download = data_commands.add_parser("download", help="fetch, verify and unpack aclImdb_v1.tar.gz")
     download.add_argument("--url", help="archive URL (default: Stanford's aclImdb_v1.tar.gz)")
     download.add_argument("--sha256", help="expected SHA-256 of the archive (default: the official one)")
-    download.add_argument("--dest", default=DEFAULT_DATA_DIR, help=f"target folder (default ./{DEFAULT_DATA_DIR})")
+    download.add_argument("--dest", default=DEFAULT_DATA_DIR, help=f"target folder (default: ./{DEFAULT_DATA_DIR})")
     add_hub_commands(commands)
     add_kubeflow_commands(commands)  # compile, submit, schedule
     return parser
@@ -105,9 +120,9 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
 
 
 def command_run(args: argparse.Namespace) -> int:
-    from pipeline.local_runner import run_local  # pylint: disable=import-outside-toplevel
+    from pipeline.local_runner import run_local  # pylint: disable=import-outside-toplevel  (sets up the console first)
 
-    summary = run_local(config_from_args(args))
+    summary = run_local(config_from_args(args), verbose=args.verbose)
     return 0 if summary.get("status") == "succeeded" else 1
 
 
@@ -135,19 +150,22 @@ def command_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quiet_libraries() -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=UserWarning, module="google.*")
+def _command_log(command: str) -> str:
+    """Where a command other than `run` sends TensorFlow's native chatter (run has its run log)."""
+    return os.path.join(tempfile.gettempdir(), "imdb-pipeline", f"{command}.log")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    _quiet_libraries()
+    # google-api-core warns at import that Python 3.10 is old; TFX 1.16 supports nothing newer.
+    warnings.filterwarnings("ignore", category=FutureWarning, module="google.api_core.*")
     args = build_parser().parse_args(argv)
     handlers = {"run": command_run, "predict": command_predict, "data": command_data}
+    handler = getattr(args, "handler", None) or handlers[args.command]
+    console = (contextlib.nullcontext() if args.command in ("run", "data")
+               else console_and_log(_command_log(args.command), verbose=args.verbose))
     try:
-        return (getattr(args, "handler", None) or handlers[args.command])(args)
+        with console:
+            return handler(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

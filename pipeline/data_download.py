@@ -1,16 +1,17 @@
 """Fetch and safely unpack the Stanford Large Movie Review archive (aclImdb).
 
 This is the library behind ``imdb-pipeline data download`` and ``run --data some.tar.gz``.
-It uses only the standard library so it works before any ML dependency is importable.
+It needs only the standard library and tqdm, so it works before any ML dependency is importable.
 
 Why each step exists:
 * the download goes to ``<name>.part`` and is resumed with an HTTP Range request, because the
   archive is 84 MB and flaky connections are common;
 * the SHA-256 is checked before the file gets its real name, so a truncated or tampered file
   never looks like a finished download;
-* extraction checks every member (no absolute paths, no ``..``, no links leaving the folder, no
-  device files) and unpacks into a hidden temporary folder that is renamed into place, so a
-  hostile archive cannot write outside ``dest_dir`` and a crash never leaves a half folder;
+* extraction goes through tarfile's ``data`` filter (members or links leaving the folder and
+  device files are refused, leading slashes stripped) into a hidden temporary folder that is
+  renamed into place, so a hostile archive cannot write outside ``dest_dir`` and a crash never
+  leaves a half folder;
 * a marker file recording the archive's SHA-256 makes a repeated call return at once, offline.
 
 Every failure the user can cause raises :class:`models.errors.UserError` with one sentence.
@@ -33,8 +34,10 @@ import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path, PurePosixPath
-from typing import IO, Optional, Tuple
+from typing import Optional, Tuple
 from urllib.parse import unquote, urlparse
+
+from tqdm import tqdm
 
 from models.errors import UserError
 
@@ -56,8 +59,6 @@ _TEMP_PREFIX = ".extract-"
 _CHUNK = 1 << 20
 _SEARCH_DEPTH = 3
 _USER_AGENT = "imdb-pipeline-data-download/1"
-# Python >= 3.10.12 ships tarfile's own "data" filter; it is a second line of defence behind _check_member.
-_TAR_FILTER = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
 
 
 # --------------------------------------------------------------------------- public API
@@ -233,69 +234,37 @@ def _response_span(response, offset: int) -> Tuple[Optional[int], Optional[int]]
 
 
 def _stream_to_file(url: str, response, part: Path, start: int, total: Optional[int], progress: bool) -> None:
-    """Copy the body to ``part`` (appending when resuming) and fail clearly if it ends early."""
-    meter = _Progress(part.name[: -len(".part")], total, start, enabled=progress)
+    """Copy the body to ``part`` (appending when resuming) and fail clearly if it ends early.
+
+    Progress goes to stderr: a tqdm bar on a terminal; in a log (not a TTY) a line at the start
+    and one at the end instead.
+    """
+    name, began = part.name[: -len(".part")], time.monotonic()
+    log_lines = progress and not sys.stderr.isatty()
+    if log_lines:
+        of_total = f" of {_size(total)}" if total else ""
+        resuming = f", resuming at {_size(start)}" if start else ""
+        print(f"Downloading {name}{of_total} from {url}{resuming}.", file=sys.stderr, flush=True)
     done = start
+    bar = tqdm(desc=name, total=total, initial=start, unit="B", unit_scale=True, file=sys.stderr,
+               disable=not progress or log_lines)
     try:
-        with open(part, "ab" if start else "wb") as fh:
+        with bar, open(part, "ab" if start else "wb") as fh:
             for chunk in iter(lambda: response.read(_CHUNK), b""):
                 fh.write(chunk)
                 done += len(chunk)
-                meter.update(done)
+                bar.update(len(chunk))
     except (OSError, http.client.HTTPException) as exc:
-        meter.finish(done)
         raise UserError(f"The download of {url} stopped after {done} bytes ({exc}); run it again to resume.") from None
-    meter.finish(done)
     if total is not None and done < total:
         raise UserError(f"The download of {url} stopped after {done} of {total} bytes; run it again to resume.")
+    if log_lines:
+        print(f"Downloaded {name}: {_size(done)} in {time.monotonic() - began:.1f} s.", file=sys.stderr, flush=True)
 
 
-class _Progress:
-    """Shows bytes done / total, percentage and rate on stderr: one rewritten line on a TTY, else a line every few seconds."""
-
-    def __init__(self, label: str, total: Optional[int], start: int, enabled: bool = True, stream: Optional[IO[str]] = None):
-        self.label, self.total, self.start, self.enabled = label, total, start, enabled
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self.began = time.monotonic()
-        self.last_shown: Optional[float] = None
-
-    def update(self, done: int) -> None:
-        """Report ``done`` bytes if enough time has passed since the last report."""
-        now = time.monotonic()
-        interval = 0.2 if self.tty else 5.0
-        if self.enabled and (self.last_shown is None or now - self.last_shown >= interval):
-            self._show(done, now, final=False)
-
-    def finish(self, done: int) -> None:
-        """Report the final count and end the line."""
-        if self.enabled:
-            self._show(done, time.monotonic(), final=True)
-
-    def _show(self, done: int, now: float, final: bool) -> None:
-        self.last_shown = now
-        line = self._format(done, now)
-        if self.tty:
-            self.stream.write("\r" + line + "\x1b[K" + ("\n" if final else ""))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def _format(self, done: int, now: float) -> str:
-        rate = (done - self.start) / max(now - self.began, 1e-6)
-        size = f"{_human(done)} / {_human(self.total)}" if self.total else _human(done)
-        percent = f" ({100 * done // self.total:3d}%)" if self.total else ""
-        return f"{self.label}: {size}{percent} at {_human(rate)}/s"
-
-
-def _human(count: Optional[float]) -> str:
-    """Format a byte count as B/KiB/MiB/GiB."""
-    value = float(count or 0)
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024:
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.2f} GiB"
+def _size(count: float) -> str:
+    """A byte count as tqdm writes it (SI units), e.g. 84.1MB."""
+    return tqdm.format_sizeof(count, suffix="B")
 
 
 # --------------------------------------------------------------------------- extraction steps
@@ -320,61 +289,16 @@ def _extract_verified(archive: Path, dest: Path, digest: str) -> Path:
 
 
 def _safe_extract_all(archive: Path, root: Path) -> None:
-    """Extract every member of ``archive`` under ``root`` after checking it cannot escape."""
+    """Extract ``archive`` under ``root`` through tarfile's ``data`` filter, which refuses unsafe members."""
     try:
         with tarfile.open(archive, "r:gz") as tar:
-            for member in tar:
-                _check_member(archive, member, root)
-                tar.extract(member, root, **_TAR_FILTER)
-    except UserError:
-        raise
+            tar.extractall(root, filter="data")
+    except tarfile.FilterError as exc:  # its message names the member: "'../evil.txt' would be extracted to ..."
+        raise UserError(f"Refusing to extract {archive}: {exc}.") from None
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        if isinstance(exc, getattr(tarfile, "FilterError", ())):
-            raise UserError(f"Refusing to extract {archive}: {exc}.") from None
         raise UserError(f"{archive} is not a readable gzip-compressed tar archive ({exc}).") from None
     except OSError as exc:
         raise UserError(f"Could not extract {archive} into {root.parent}: {exc.strerror or exc}.") from None
-
-
-def _check_member(archive: Path, member: tarfile.TarInfo, root: Path) -> None:
-    """Raise UserError unless ``member`` stays inside ``root`` and is a plain file, folder or internal link."""
-    reason = _unsafe_reason(member, root)
-    if reason:
-        raise UserError(f"Refusing to extract {archive}: member {member.name!r} {reason}.")
-
-
-def _unsafe_reason(member: tarfile.TarInfo, root: Path) -> Optional[str]:
-    """Return why ``member`` is unsafe to extract under ``root``, or None if it is fine."""
-    name = member.name
-    if _is_absolute(name):
-        return "has an absolute path"
-    if ".." in PurePosixPath(name).parts:
-        return "contains a '..' component"
-    if member.ischr() or member.isblk() or member.isfifo():
-        return "is a device or FIFO file"
-    if not (member.isfile() or member.isdir() or member.issym() or member.islnk()):
-        return "has an unsupported type"
-    if not _inside(root, root / name):
-        return "would be written outside the destination through a link"
-    if member.issym():
-        if _is_absolute(member.linkname) or not _inside(root, root / os.path.dirname(name) / member.linkname):
-            return f"is a symlink pointing outside the archive ({member.linkname})"
-    if member.islnk():
-        if _is_absolute(member.linkname) or not _inside(root, root / member.linkname):
-            return f"is a hard link pointing outside the archive ({member.linkname})"
-    return None
-
-
-def _is_absolute(name: str) -> bool:
-    """True for POSIX, backslash and drive-letter absolute paths."""
-    return name.startswith(("/", "\\")) or bool(re.match(r"[A-Za-z]:", name))
-
-
-def _inside(root: Path, path: Path) -> bool:
-    """True if ``path``, with every symlink already on disk resolved, stays under ``root``."""
-    real_root = os.path.realpath(root)
-    real = os.path.realpath(path)
-    return real == real_root or real.startswith(real_root + os.sep)
 
 
 def _is_data_dir(folder: Path) -> bool:

@@ -17,10 +17,11 @@ from pathlib import Path
 
 from models.features import VOCABULARY_NAME
 from models.errors import UserError
+from pipeline.configs import PipelineConfig
 
 EMBEDDING_VARIABLE = "embedding/embeddings"  # the Keras name of models.gru's Embedding table
 VOCABULARY_ASSET = VOCABULARY_NAME  # tf.Transform's vocabulary file, copied into the model's assets/
-DEFAULT_OOV_BUCKETS = 1000  # models.hub_module.DEFAULT_NUM_OOV_BUCKETS (not imported: it pulls in TF)
+DEFAULT_OOV_BUCKETS = PipelineConfig.defaults()["oov_buckets"]  # a module's OOV rows line up with Transform's
 
 
 def _int_at_least(minimum: int, wording: str):
@@ -83,8 +84,8 @@ def command_hub_build(args: argparse.Namespace) -> int:
     from models.hub_module import build_module_from_word_vectors  # pylint: disable=import-outside-toplevel
 
     started = time.time()
-    module_dir = build_module_from_word_vectors(args.vectors, args.out, top_n=args.top_n,
-                                                num_oov_buckets=args.oov_buckets)
+    module_dir = build_module_from_word_vectors(args.vectors, args.out, num_oov_buckets=args.oov_buckets,
+                                                top_n=args.top_n)
     print(_describe(Path(module_dir), time.time() - started))
     print(_usage_hint(Path(module_dir)))
     return 0

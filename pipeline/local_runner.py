@@ -1,30 +1,34 @@
 """Runs the pipeline on this machine: LocalDagRunner, Beam DirectRunner, ML Metadata in SQLite.
 
 Adds what a person running it needs: a line as each component starts and ends (with time and
-whether the cache served it), the full log in `<workdir>/logs/`, a failure named by component
-in one sentence, and the run summary printed and written to `<workdir>/run_summary.json`.
+whether the cache served it), the full log in `<workdir>/logs/` (pipeline/console.py), a failure
+named by component in one sentence, and the run summary printed and written to
+`<workdir>/run_summary.json`, with an HTML report beside it (`report.html`).
 """
 from __future__ import annotations
 
 import hashlib
 import logging
 import os
-import sys
 import time
 from typing import Any, Dict, Optional, TextIO
 
-from pipeline.configs import PipelineConfig
 from models.errors import UserError
+from pipeline.configs import PipelineConfig
+from pipeline.console import RUNNER_LOGGER, console_and_log
+from pipeline.run_report import write_report
 
 LOG_DIR = "logs"
+REPORT_FILE = "report.html"
+
+log = logging.getLogger(RUNNER_LOGGER)
 
 
 class ComponentProgress(logging.Handler):
-    """Listens to TFX's launcher log records and prints one line per component start/end."""
+    """Listens to TFX's launcher log records and reports one line per component start/end."""
 
-    def __init__(self, out: TextIO):
+    def __init__(self):
         super().__init__(level=logging.INFO)
-        self.out = out
         self.executions: Dict[str, Dict[str, Any]] = {}
         self.current: Optional[str] = None
         self._started = 0.0
@@ -34,7 +38,7 @@ class ComponentProgress(logging.Handler):
         if message == "Component %s is running.":
             self.current, self._started = str(args[0]), time.time()
             self.executions[self.current] = {"execution_id": None, "cached": False, "seconds": None}
-            print(f"[{time.strftime('%H:%M:%S')}] {self.current} started", file=self.out, flush=True)
+            log.info("[%s] %s started", time.strftime("%H:%M:%S"), self.current)
         elif self.current and message == "Going to run a new execution %d":
             self.executions[self.current]["execution_id"] = int(args[0])
         elif self.current and message == "A cached execution %d is used.":
@@ -43,7 +47,7 @@ class ComponentProgress(logging.Handler):
             info = self.executions[str(args[0])]
             info["seconds"] = round(time.time() - self._started, 1)
             how = "from cache" if info["cached"] else f"{info['seconds']:.0f}s"
-            print(f"[{time.strftime('%H:%M:%S')}] {args[0]} finished ({how})", file=self.out, flush=True)
+            log.info("[%s] %s finished (%s)", time.strftime("%H:%M:%S"), args[0], how)
             self.current = None
 
 
@@ -65,23 +69,6 @@ def input_fingerprint(data_root: str) -> str:
     return digest.hexdigest()[:16]
 
 
-def _quiet_console_and_log_to(log_path: str) -> logging.Handler:
-    """Full INFO log to a file; the console keeps only warnings (and our progress lines)."""
-    from absl import logging as absl_logging  # pylint: disable=import-outside-toplevel
-
-    absl_logging.set_verbosity(absl_logging.INFO)
-    absl_logging.get_absl_handler().setLevel(logging.WARNING)
-    root = logging.getLogger()
-    for handler in root.handlers:  # e.g. a basicConfig console handler some library installed
-        handler.setLevel(max(handler.level, logging.WARNING))
-    file_handler = logging.FileHandler(log_path, encoding="utf-8")
-    file_handler.setLevel(logging.INFO)
-    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root.setLevel(logging.INFO)
-    root.addHandler(file_handler)
-    return file_handler
-
-
 def _root_cause(error: BaseException) -> BaseException:
     seen = error
     while True:
@@ -93,8 +80,16 @@ def _root_cause(error: BaseException) -> BaseException:
         seen = nxt
 
 
-def run_local(config: PipelineConfig, out: TextIO = sys.stdout) -> Dict[str, Any]:
-    """Runs the whole pipeline; returns the run summary (also written to the workdir)."""
+def run_local(config: PipelineConfig, out: Optional[TextIO] = None, verbose: bool = False) -> Dict[str, Any]:
+    """Runs the whole pipeline; returns the run summary (also written to the workdir with an
+    HTML report). `out` gets the console lines (default stdout); the run log gets everything."""
+    log_path = os.path.join(config.workdir, LOG_DIR, time.strftime("run-%Y%m%d-%H%M%S.log"))
+    with console_and_log(log_path, verbose=verbose, out=out):  # before TensorFlow loads: it is noisy
+        return _run(config, log_path)
+
+
+def _run(config: PipelineConfig, log_path: str) -> Dict[str, Any]:
+    # Imported here, after the console is set up: each of these loads TensorFlow.
     from components.imdb_reader import detect_layout  # pylint: disable=import-outside-toplevel
     from ml_metadata.metadata_store import metadata_store  # pylint: disable=import-outside-toplevel
     from tfx import v1 as tfx  # pylint: disable=import-outside-toplevel
@@ -105,20 +100,20 @@ def run_local(config: PipelineConfig, out: TextIO = sys.stdout) -> Dict[str, Any
     detect_layout(config.data_root)  # a clear error now rather than inside ExampleGen later
     if not config.input_fingerprint:
         config = config.replace(input_fingerprint=input_fingerprint(config.data_root))
-    os.makedirs(os.path.join(config.workdir, LOG_DIR), exist_ok=True)
     os.makedirs(os.path.dirname(os.path.abspath(config.resolved_metadata_path)), exist_ok=True)
-    log_path = os.path.join(config.workdir, LOG_DIR, time.strftime("run-%Y%m%d-%H%M%S.log"))
+
     connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.resolved_metadata_path)
     pipeline = create_pipeline(config, metadata_connection_config=connection)
-
-    progress = ComponentProgress(out)
-    file_handler = _quiet_console_and_log_to(log_path)
+    progress = ComponentProgress()
     absl_logger = logging.getLogger("absl")
     absl_logger.addHandler(progress)
     started = time.time()
-    summary_path = os.path.join(config.workdir, run_summary.SUMMARY_FILE)
-    print(f"Running pipeline '{config.pipeline_name}' ({config.model} model) on {config.data_root}; "
-          f"full log: {log_path}", file=out, flush=True)
+    paths = {"log": log_path, "summary_path": os.path.join(config.workdir, run_summary.SUMMARY_FILE),
+             "report_path": os.path.join(config.workdir, REPORT_FILE)}
+    base = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "model_family": config.model, "config": config.to_dict(), **paths}
+    log.info("Running pipeline '%s' (%s model) on %s; full log: %s", config.pipeline_name, config.model,
+             config.data_root, log_path)
     try:
         tfx.orchestration.LocalDagRunner().run(pipeline)
     except Exception as error:  # pylint: disable=broad-except
@@ -127,19 +122,27 @@ def run_local(config: PipelineConfig, out: TextIO = sys.stdout) -> Dict[str, Any
         detail = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
         message = (f"The pipeline failed {where}: {detail}" if not isinstance(cause, UserError)
                    else f"The pipeline stopped {where}: {cause}")
-        run_summary.write_summary({"status": "failed", "failed_component": progress.current, "error": message,
-                                   "log": log_path, "components": progress.executions,
-                                   "config": config.to_dict()}, summary_path)
+        log.debug("pipeline failure", exc_info=error)
+        _write_outputs({**base, "status": "failed", "failed_component": progress.current, "error": message,
+                        "components": progress.executions, "seconds": round(time.time() - started, 1)})
         raise UserError(message.rstrip(".") + f". Details in {log_path}.") from error
     finally:
         absl_logger.removeHandler(progress)
-        logging.getLogger().removeHandler(file_handler)
-        file_handler.close()
 
-    store = metadata_store.MetadataStore(connection)
-    summary = run_summary.build_summary(store, progress.executions)
-    summary.update(status="succeeded", seconds=round(time.time() - started, 1), log=log_path,
-                   summary_path=summary_path, model_family=config.model, config=config.to_dict())
-    run_summary.write_summary(summary, summary_path)
-    print(run_summary.format_summary(summary), file=out, flush=True)
+    summary = run_summary.build_summary(metadata_store.MetadataStore(connection), progress.executions,
+                                        config.to_dict())
+    summary.update(base, status="succeeded", seconds=round(time.time() - started, 1))
+    _write_outputs(summary)
+    log.info("%s", run_summary.format_summary(summary))
     return summary
+
+
+def _write_outputs(summary: Dict[str, Any]) -> None:
+    """run_summary.json and report.html; a report that cannot be drawn never fails the run."""
+    from pipeline import run_summary  # pylint: disable=import-outside-toplevel
+
+    run_summary.write_summary(summary, summary["summary_path"])
+    try:
+        write_report(summary, summary["report_path"])
+    except Exception as error:  # pylint: disable=broad-except
+        log.warning("the HTML report could not be written: %s", error, exc_info=True)

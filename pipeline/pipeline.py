@@ -5,6 +5,7 @@ ImdbExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) -> ExampleVa
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 from pathlib import Path
@@ -19,6 +20,7 @@ from components.pusher import IdempotentPusher
 from components.imdb_example_gen import ImdbExampleGen
 from components.validation_gate import DataValidationGate
 from models import features
+from models.settings import TrainerSettings, TransformSettings
 from pipeline.configs import PipelineConfig
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
@@ -33,7 +35,7 @@ _MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 # Code each step runs by dotted path. TFX does not hash such code (it does hash a module_file), so
 # its digest goes into the step's custom_config: changed code, no stale cache hit.
-TRANSFORM_CODE = ("preprocessing.py", "features.py")
+TRANSFORM_CODE = ("preprocessing.py", "features.py", "text.py", "settings.py")
 
 
 def code_fingerprint(file_names: Optional[tuple] = None) -> str:
@@ -46,18 +48,19 @@ def code_fingerprint(file_names: Optional[tuple] = None) -> str:
     return digest.hexdigest()[:16]
 
 
+def _settings_for(record_type: type, config: PipelineConfig, fingerprint: str) -> Dict[str, Any]:
+    """The record's fields, valued from the config: the keys are never listed twice."""
+    values = {field.name: getattr(config, field.name) for field in dataclasses.fields(record_type)
+              if field.name != "code_fingerprint"}
+    return dataclasses.asdict(record_type(code_fingerprint=fingerprint, **values))
+
+
 def transform_settings(config: PipelineConfig) -> Dict[str, Any]:
-    return {"vocab_size": config.vocab_size, "oov_buckets": config.oov_buckets,
-            "max_tokens": config.max_tokens, "code_fingerprint": code_fingerprint(TRANSFORM_CODE)}
+    return _settings_for(TransformSettings, config, code_fingerprint(TRANSFORM_CODE))
 
 
 def trainer_settings(config: PipelineConfig) -> Dict[str, Any]:
-    keys = ("model", "embedding_dim", "gru_units", "pretrained_embeddings", "hub_handle", "hub_trainable",
-            "epochs", "steps_per_epoch", "early_stopping_patience", "evaluations_per_epoch", "batch_size",
-            "learning_rate", "seed", "oov_buckets")
-    settings = {key: getattr(config, key) for key in keys}
-    settings["code_fingerprint"] = code_fingerprint()
-    return settings
+    return _settings_for(TrainerSettings, config, code_fingerprint())
 
 
 def eval_config(config: PipelineConfig) -> tfma.EvalConfig:

@@ -17,7 +17,7 @@ find_python310() {
   local candidate
   for candidate in python3.10 python3; do
     if command -v "$candidate" >/dev/null 2>&1 &&
-       "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 10))' 2>/dev/null; then
+       "$candidate" -c 'import sys; sys.exit(not (3, 10, 12) <= sys.version_info[:3] < (3, 11))' 2>/dev/null; then
       command -v "$candidate"; return 0
     fi
   done
@@ -39,7 +39,7 @@ if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_
 fi
 
 if ! python310="$(find_python310)"; then
-  echo "error: Python 3.10 is required (TFX 1.16 supports only 3.10) and none was found on PATH" >&2
+  echo "error: Python 3.10.12 or newer 3.10 is required (TFX 1.16 supports only 3.10) and none was found on PATH" >&2
   echo "       or under pyenv. Install it (e.g. 'pyenv install 3.10') or set PYTHON=/path/to/python3.10." >&2
   exit 1
 fi

@@ -77,7 +77,47 @@ def test_newest_model_dir_picks_the_highest_complete_version(tmp_path):
     assert newest_model_dir(str(serving)).endswith("/100")
 
 
-def test_predict_reads_stdin_when_no_text(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("sys.stdin", io.StringIO("x\n"))
-    assert cli.main(["predict", "--serving-dir", str(tmp_path)]) == 2
-    assert "No pushed model" in capsys.readouterr().err
+@pytest.fixture(scope="module")
+def length_model_serving_dir(tmp_path_factory):
+    """A real TF Serving folder whose model 1 scores a review by its length: probability = chars / 100.
+
+    Its serving_default signature has the exported model's interface (string `text` in, `probability`
+    and `label` out), so the scores show exactly which strings reached the model.
+    """
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    class LengthModel(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve(self, text):
+            probability = tf.minimum(tf.cast(tf.strings.length(text, unit="UTF8_CHAR"), tf.float32) / 100.0, 1.0)
+            return {"probability": probability, "label": tf.cast(probability >= 0.5, tf.int64)}
+
+    serving = tmp_path_factory.mktemp("serving")
+    model = LengthModel()
+    tf.saved_model.save(model, str(serving / "1"), signatures={"serving_default": model.serve})
+    return serving
+
+
+# Fed to stdin joined by newlines (none after the last line); the blank and all-space lines are skipped.
+STDIN_REVIEWS = ["A good film.", "", "   ",
+                 "A long review that keeps going and going, past fifty characters and then past seventy.",
+                 "Spaced out", "ok"]
+
+
+@pytest.mark.parametrize("json_output", [True, False])
+def test_predict_reads_stdin_when_no_text(length_model_serving_dir, monkeypatch, capsys, json_output):
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(STDIN_REVIEWS)))
+    argv = ["predict", "--serving-dir", str(length_model_serving_dir)] + (["--json"] if json_output else [])
+    assert cli.main(argv) == 0
+    out, err = capsys.readouterr()
+    assert "error" not in err
+    reviews = [text for text in STDIN_REVIEWS if text.strip()]  # one result per non-blank line, in order
+    lines = out.splitlines()
+    if json_output:
+        expected = [{"text": text, "probability": pytest.approx(len(text) / 100), "label": int(len(text) >= 50)}
+                    for text in reviews]
+        assert [json.loads(line) for line in lines] == expected
+    else:
+        shown = [text if len(text) <= 70 else text[:67] + "..." for text in reviews]  # long reviews are cut
+        assert lines == [f"{len(text) / 100:.4f}\t{'positive' if len(text) >= 50 else 'negative'}\t{short}"
+                         for text, short in zip(reviews, shown)]

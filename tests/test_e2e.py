@@ -39,7 +39,7 @@ def runs(tmp_path_factory):
     for name, extra in (("first", []), ("rerun", []), ("impossible", ["--accuracy-threshold", "1.01"])):
         proc = cli("run", "--data", str(data), "--workdir", str(workdir), "--config", str(config), *extra)
         assert proc.returncode == 0, f"{name} run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        results[name] = {"stdout": proc.stdout, "summary": json.loads((workdir / "run_summary.json").read_text()),
+        results[name] = {"stdout": proc.stdout, "stderr": proc.stderr, "summary": json.loads((workdir / "run_summary.json").read_text()),
                          "versions": versions(workdir / "serving")}
     return results
 
@@ -57,8 +57,32 @@ def test_first_run_executes_every_component_and_pushes(runs):
     assert len(runs["first"]["versions"]) == 1
     pushed = Path(summary["pushed_path"])
     assert pushed.parent == runs["workdir"] / "serving" and (pushed / "saved_model.pb").exists()
-    for line in ("ImdbExampleGen started", "Trainer finished", "Run summary", "blessed: yes"):
+    for line in ("ImdbExampleGen started", "Trainer finished", "Run summary", "blessed: yes",
+                 "ok   accuracy", "meets the floor 0.500"):
         assert line in runs["first"]["stdout"]
+    history = summary["training"]["history"]
+    assert len(history) == SMALL_SETTINGS["epochs"] * 2 and {"loss", "val_loss", "val_accuracy"} <= set(history[0])
+
+
+def test_console_is_quiet_and_the_run_log_has_everything(runs):
+    shown = runs["first"]["stdout"] + runs["first"]["stderr"]
+    for noise in ("cuda", "oneDNN", "WARNING:absl", "Instructions for updating", "FutureWarning", "I0000"):
+        assert noise not in shown, noise
+    assert runs["first"]["stderr"] == ""
+    assert "epoch 1 done" in runs["first"]["stdout"]  # training progress stays on the terminal
+    logged = Path(runs["first"]["summary"]["log"]).read_text()
+    for line in ("Trainer started", "no anomalies in any split", "epoch 1 done", "model exported to",
+                 "Component Trainer is running", "Run summary"):
+        assert line in logged, line
+    assert "cuda" in logged.lower() or "oneDNN" in logged  # TensorFlow's native lines went here
+
+
+def test_every_run_writes_an_html_report(runs):
+    for name in ("first", "impossible"):
+        report = Path(runs[name]["summary"]["report_path"])
+        assert report == runs["workdir"] / "report.html"
+    page = (runs["workdir"] / "report.html").read_text()   # the last run's: not blessed
+    assert "is below the floor 1.010" in page and "Training curves" in page
 
 
 def test_predict_scores_raw_text(runs):
@@ -98,9 +122,16 @@ def test_impossible_threshold_blocks_blessing_and_push(runs):
     summary = runs["impossible"]["summary"]
     assert summary["components"]["Trainer"]["cached"]
     assert summary["blessed"] is False and summary["pushed"] is False
-    assert any("binary_accuracy" in reason for reason in summary["blessing_reasons"])
+    floor = [rule for rule in summary["blessing_rules"] if rule["kind"] == "floor" and rule["slice"] == "overall"]
+    assert floor[0]["passed"] is False and floor[0]["bound"] == 1.01 and 0.5 <= floor[0]["value"] <= 1.0
+    assert floor[0]["sentence"] == f"accuracy {floor[0]['value']:.3f} is below the floor 1.010"
+    assert floor[0]["sentence"] in summary["blessing_reasons"]
+    change = [rule for rule in summary["blessing_rules"] if rule["kind"] == "change" and rule["slice"] == "overall"]
+    assert change and change[0]["passed"] is True  # the baseline is the same model: no drop
+    assert summary["baseline_metrics"]["overall"]["accuracy"] == pytest.approx(floor[0]["value"])
     assert runs["impossible"]["versions"] == runs["first"]["versions"]
     assert "blessed: NO" in runs["impossible"]["stdout"]
+    assert "FAIL accuracy" in runs["impossible"]["stdout"] and "value_threshold" not in runs["impossible"]["stdout"]
 
 
 def test_anomalous_data_stops_before_training(tmp_path):

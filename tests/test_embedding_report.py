@@ -1,6 +1,8 @@
 """The embedding report on synthetic embeddings whose sentiment direction is known."""
 from __future__ import annotations
 
+import base64
+import html.parser
 import json
 import os
 
@@ -80,6 +82,66 @@ def test_files_written(seed_report):
     assert saved["most_positive"] == seed_report["most_positive"]
     assert saved["probes"] == seed_report["probes"]
     assert len(saved["words"]) == len(VOCAB) and len(saved["direction"]) == DIM
+
+
+class _Page(html.parser.HTMLParser):
+    """Tables (rows of cell texts), attributes of every tag and the text of a rendered page."""
+
+    def __init__(self, page):
+        super().__init__()
+        self.tables, self.attrs, self.text, self._cell = [], [], [], None
+        self.feed(page)
+
+    def handle_starttag(self, tag, attrs):
+        self.attrs.append((tag, dict(attrs)))
+        if tag == "table":
+            self.tables.append([])
+        elif tag == "tr":
+            self.tables[-1].append([])
+        elif tag in ("td", "th"):
+            self._cell = ""
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self.tables[-1][-1].append(self._cell)
+            self._cell = None
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell += data
+
+
+def test_html_page_is_self_contained_escaped_and_holds_the_numbers(tmp_path):
+    odd = "<i>x</i>&'\""
+    vocab = [odd if w == "word3" else w for w in VOCAB]
+    score = {w: 1 / (1 + np.exp(-sentiment(w))) for w in vocab}
+    report = er.write_report(_embedding(sentiment), vocab, str(tmp_path), top_k=len(vocab),
+                             probes=("awesome", odd, "zzz<missing>"), n_anchors=3,
+                             score_fn=lambda words: np.array([score[w] for w in words]))
+    with open(report["html"], encoding="utf-8") as handle:
+        page = handle.read()
+    assert "<i>" not in page and "zzz<" not in page  # words are escaped, not markup
+    parsed = _Page(page)
+    probes, most_positive, most_negative = parsed.tables
+    expected_probes = [[w, f"{v['position']:+.3f}", f"{v['percentile']:.1f}", str(v["frequency_rank"]),
+                        f"{v['score']:.3f}"] for w, v in report["probes"].items() if v is not None]
+    assert probes[1:] == expected_probes + [["zzz<missing>", "not in the vocabulary"]]
+    for table, items in ((most_positive, report["most_positive"]), (most_negative, report["most_negative"])):
+        assert table[2:] == [[str(n), w, f"{p:+.3f}"] for n, (w, p) in enumerate(items, start=1)]
+    assert odd in {row[1] for row in most_positive[2:]}
+    text = " ".join("".join(parsed.text).split())
+    assert f"model score over the non-anchor words: {report['heldout_correlation']:.3f}" in text
+    assert "Anchors, positive: " + ", ".join(report["positive_anchors"]) in text
+    assert f"minus the mean row of the {len(vocab)} most frequent words" in text
+    assert "not independent ground truth" in text  # the model-scored caveat
+    # Self-contained: the only resource is the chart, inlined as the PNG file's bytes.
+    links = [(tag, a) for tag, a in parsed.attrs if {"src", "href"} & set(a)]
+    assert [tag for tag, _ in links] == ["img"]
+    prefix = "data:image/png;base64,"
+    assert links[0][1]["src"].startswith(prefix)
+    with open(report["png"], "rb") as handle:
+        assert base64.b64decode(links[0][1]["src"][len(prefix):]) == handle.read()
 
 
 def test_score_fn_defines_the_direction(tmp_path):

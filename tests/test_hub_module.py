@@ -168,7 +168,7 @@ def test_refuses_to_overwrite_a_foreign_directory(tmp_path):
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "keep.txt").write_text("precious")
     with pytest.raises(UserError, match="not an earlier module"):
-        hm.build_module(WORDS, VECTORS, tmp_path / "data")
+        hm.build_module(WORDS, VECTORS, tmp_path / "data", num_oov_buckets=OOV)
     assert (tmp_path / "data" / "keep.txt").read_text() == "precious"
 
 

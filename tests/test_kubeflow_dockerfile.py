@@ -4,13 +4,15 @@ No Docker engine is available to the test suite, so the image is not built here;
 catch the drift that would only show on a cluster (wrong base, missing code, root user, a schema
 path the spec points at but the image lacks).
 """
+import ast
 import fnmatch
 import json
+import posixpath
 import re
 import shlex
 from pathlib import Path
 
-from kubeflow.settings import ENTRYPOINT, IMAGE_SCHEMA_DIR, IMAGE_SOURCE_DIR
+from kubeflow.settings import ENTRYPOINT, KubeflowSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "kubeflow" / "Dockerfile"
@@ -69,11 +71,44 @@ def test_project_packages_from_pyproject_are_in_the_image():
     assert {package.split(".")[0] for package in packages} <= copied
 
 
-def test_source_lands_where_the_spec_points_for_the_schema():
-    workdirs = [rest for keyword, rest in stages()[0] if keyword == "WORKDIR"]
-    assert workdirs == [IMAGE_SOURCE_DIR]
-    assert IMAGE_SCHEMA_DIR == IMAGE_SOURCE_DIR + "/pipeline/configs"
-    assert (ROOT / "pipeline" / "configs" / "schema.pbtxt").is_file()
+def image_files():
+    """Image path -> repository file for every file the first stage COPYs, WORKDIR applied as Docker does."""
+    cwd, files = "/", {}
+    for keyword, rest in stages()[0]:
+        if keyword == "WORKDIR":
+            cwd = posixpath.join(cwd, rest)
+        elif keyword == "COPY":
+            *sources, dest = [arg for arg in shlex.split(rest) if not arg.startswith("--")]
+            dest = posixpath.join(cwd, dest)
+            for source in sources:
+                local = ROOT / source
+                if local.is_dir():  # a folder's contents are copied into dest
+                    for path in (p for p in local.rglob("*") if p.is_file()):
+                        files[posixpath.normpath(posixpath.join(dest, path.relative_to(local).as_posix()))] = path
+                else:
+                    into_folder = dest.endswith("/") or len(sources) > 1
+                    files[posixpath.normpath(posixpath.join(dest, local.name) if into_folder else dest)] = local
+    return files
+
+
+def pipeline_schema_file():
+    """pipeline.pipeline.SCHEMA_FILE, read without importing TFX (which takes most of a minute)."""
+    tree = ast.parse((ROOT / "pipeline" / "pipeline.py").read_text(encoding="utf-8"))
+    return next(ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                and [getattr(target, "id", None) for target in node.targets] == ["SCHEMA_FILE"])
+
+
+def test_the_schema_the_compiled_spec_reads_is_in_the_image():
+    from pipeline.configs.pipeline_config import SCHEMA_DIR
+
+    # What a compile points ImportSchemaGen at: the settings' schema folder (pipeline/kubeflow_commands.py)
+    # joined with the file name pipeline/pipeline.py uses.
+    schema_file = pipeline_schema_file()
+    schema_in_image = posixpath.join(KubeflowSettings(target="kfp", image="registry/imdb:1").schema_dir, schema_file)
+    copied = image_files()
+    assert schema_in_image in copied, f"{schema_in_image} is not copied into the image"
+    # ...and it is the curated schema that local runs read.
+    assert copied[schema_in_image] == Path(SCHEMA_DIR) / schema_file and copied[schema_in_image].is_file()
 
 
 def test_tasks_run_as_an_unprivileged_user():

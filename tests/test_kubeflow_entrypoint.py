@@ -99,18 +99,25 @@ def test_untyped_input_missing_from_the_inputs_spec_is_an_error_not_a_guess():
 
 @pytest.mark.parametrize("joined", [False, True])
 def test_repair_argv_rewrites_only_the_invocation_json(joined):
-    payload = json.dumps(oss_executor_input({"instanceSchema": ""}))
-    spec = json.dumps(INPUTS_SPEC)
+    original = oss_executor_input({"instanceSchema": ""})
     flag = entrypoint.INVOCATION_FLAG
-    invocation = [f"{flag}={payload}"] if joined else [flag, payload]
-    argv = ["--executor_class_path", "x.Executor", *invocation, entrypoint.INPUTS_SPEC_FLAG, spec,
+    invocation = [f"{flag}={json.dumps(original)}"] if joined else [flag, json.dumps(original)]
+    argv = ["--executor_class_path", "x.Executor", *invocation, entrypoint.INPUTS_SPEC_FLAG, json.dumps(INPUTS_SPEC),
             "--runner=DirectRunner"]
+    argv_before = list(argv)
     fixed = entrypoint.repair_argv(argv, CLASS_PATHS)
-    assert fixed[:2] == argv[:2] and fixed[-3:] == argv[-3:]
-    value = fixed[2].split("=", 1)[1] if joined else fixed[3]
-    sent = json.loads(value)
-    assert sent["inputs"]["artifacts"]["examples"]["artifacts"][0]["type"]["instanceSchema"] == EXAMPLES_SCHEMA
-    assert json.loads(payload) == oss_executor_input({"instanceSchema": ""})  # the original is not mutated
+    # Written out by hand: the untyped input gets the type its inputs spec declares, the project's
+    # custom output type gets its class path as title; everything else is as sent.
+    expected = copy.deepcopy(original)
+    expected["inputs"]["artifacts"]["examples"]["artifacts"][0]["type"] = {"instanceSchema": EXAMPLES_SCHEMA}
+    expected["outputs"]["artifacts"]["report"]["artifacts"][0]["type"] = {
+        "instanceSchema": "title: components.artifacts.IngestionReport\ntype: object\n"}
+    at = 2 if joined else 3  # where the invocation JSON sits in argv
+    assert len(fixed) == len(argv_before)
+    assert fixed[:at] == argv_before[:at] and fixed[at + 1:] == argv_before[at + 1:]
+    prefix = f"{flag}=" if joined else ""
+    assert fixed[at].startswith(prefix) and json.loads(fixed[at][len(prefix):]) == expected
+    assert argv == argv_before  # the caller's argv is not modified
 
 
 def test_repair_does_not_mutate_its_argument():

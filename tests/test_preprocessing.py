@@ -8,9 +8,10 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from models import features
-from models.preprocessing import clean_text, preprocessing_fn
+from models.preprocessing import preprocessing_fn
+from models.text import clean_text
 
-SETTINGS = {"vocab_size": 3, "oov_buckets": 4, "max_tokens": 6}
+SETTINGS = {"vocab_size": 3, "oov_buckets": 4, "max_tokens": 6, "code_fingerprint": "test"}
 RAW_SPEC = {"text": tf.io.FixedLenFeature([1], tf.string), "label": tf.io.FixedLenFeature([1], tf.int64)}
 
 
@@ -68,3 +69,11 @@ def test_clean_text_keeps_letters_and_apostrophes():
     assert clean_text(tf.constant([""])).numpy()[0] == b""
 
 
+
+
+def test_missing_settings_fail_loudly_instead_of_falling_back():
+    raw = {"text": tf.constant([["good film"]])}
+    with pytest.raises(ValueError, match=r"missing: max_tokens; unknown: none"):
+        preprocessing_fn(raw, {k: v for k, v in SETTINGS.items() if k != "max_tokens"})
+    with pytest.raises(ValueError, match=r"unknown: epochs"):
+        preprocessing_fn(raw, {**SETTINGS, "epochs": 3})

@@ -10,7 +10,7 @@ import dataclasses
 import json
 import os
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from models.errors import UserError
 
@@ -18,50 +18,57 @@ MODEL_FAMILIES = ("gru", "hub")
 SCHEMA_DIR = str(Path(__file__).resolve().parent)  # holds schema.pbtxt, the curated schema
 
 
+def _setting(default: Any, help: str, **kwargs: Any) -> Any:  # pylint: disable=redefined-builtin
+    """A field with its one line of `--help` text: the flag's help is written only here."""
+    if isinstance(default, list):
+        return dataclasses.field(default_factory=lambda: list(default), metadata={"help": help}, **kwargs)
+    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+
+
 @dataclasses.dataclass
 class PipelineConfig:
     """Settings of one pipeline run. Paths may be local or object-store URIs (gs://...)."""
 
-    pipeline_name: str = "imdb-sentiment"
-    data_root: str = ""                 # aclImdb folder, a CSV (text,label), or a folder of train/test CSVs
-    workdir: str = "workdir"            # holds pipeline_root, metadata and serving unless those are set
-    pipeline_root: Optional[str] = None
-    metadata_path: Optional[str] = None
-    serving_dir: Optional[str] = None
-    schema_dir: str = SCHEMA_DIR
+    pipeline_name: str = _setting("imdb-sentiment", "pipeline name in ML Metadata and on Kubeflow")
+    data_root: str = _setting("", "aclImdb folder, a text,label CSV, or a folder of train/test CSVs")
+    workdir: str = _setting("workdir", "holds pipeline_root, metadata and serving unless those are set")
+    pipeline_root: Optional[str] = _setting(None, "where artifacts go (default <workdir>/pipeline_root)")
+    metadata_path: Optional[str] = _setting(None, "ML Metadata SQLite file (default <workdir>/metadata.sqlite)")
+    serving_dir: Optional[str] = _setting(None, "TF Serving folder for blessed models (default <workdir>/serving)")
+    schema_dir: str = _setting(SCHEMA_DIR, "folder holding the curated schema.pbtxt")
 
     # ExampleGen
-    eval_percent: int = 10              # share of the train folder carved out as the eval split
-    max_rejected_fraction: float = 0.01  # unreadable/empty reviews tolerated before the run fails
-    input_fingerprint: str = ""         # filled by the runner so changed data invalidates the cache
+    eval_percent: int = _setting(10, "percent of the train folder carved out as the eval split")
+    max_rejected_fraction: float = _setting(0.01, "share of unreadable/empty reviews tolerated before the run fails")
+    input_fingerprint: str = _setting("", "digest of the input files; the runner fills it so changed data is re-read")
 
     # Transform
-    vocab_size: int = 10_000
-    oov_buckets: int = 1_000
-    max_tokens: int = 400
+    vocab_size: int = _setting(10_000, "most frequent words kept in the vocabulary")
+    oov_buckets: int = _setting(1_000, "hash buckets for words outside the vocabulary")
+    max_tokens: int = _setting(400, "tokens kept per review (the rest is cut)")
 
     # Trainer
-    model: str = "gru"
-    embedding_dim: int = 128
-    gru_units: int = 128
-    pretrained_embeddings: Optional[str] = None  # GloVe/word2vec text file to initialise the GRU embedding
-    hub_handle: Optional[str] = None    # URL or local path of a TF Hub text-embedding module
-    hub_trainable: bool = False
-    epochs: int = 3
-    steps_per_epoch: Optional[int] = None  # cap per epoch (tests use a handful); None = the whole split
-    evaluations_per_epoch: int = 2     # eval (and early-stopping checks) this often per epoch
-    early_stopping_patience: int = 1   # epochs without eval-loss improvement before stopping (0 = off)
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    seed: int = 42
+    model: str = _setting("gru", "model family: gru (masked GRU) or hub (TF Hub text embedding)")
+    embedding_dim: int = _setting(128, "GRU embedding width (the vectors' width with --pretrained-embeddings)")
+    gru_units: int = _setting(128, "units of each GRU layer")
+    pretrained_embeddings: Optional[str] = _setting(None, "GloVe/word2vec text file to initialise the GRU embedding")
+    hub_handle: Optional[str] = _setting(None, "TF Hub URL or local module folder (needed by --model hub)")
+    hub_trainable: bool = _setting(False, "fine-tune the Hub module's embedding")
+    epochs: int = _setting(3, "most epochs to train (early stopping may end sooner)")
+    steps_per_epoch: Optional[int] = _setting(None, "cap on steps per epoch (default: the whole train split)")
+    evaluations_per_epoch: int = _setting(2, "evaluations (and early-stopping checks) per epoch")
+    early_stopping_patience: int = _setting(1, "epochs without eval-loss improvement before stopping (0 = off)")
+    batch_size: int = _setting(64, "reviews per training batch")
+    learning_rate: float = _setting(1e-3, "Adam learning rate")
+    seed: int = _setting(42, "random seed of shuffling and initialisation")
 
     # Evaluator
-    accuracy_threshold: float = 0.80    # absolute lower bound for blessing
-    baseline_margin: float = 0.01       # how much worse than the last blessed model is still blessed
+    accuracy_threshold: float = _setting(0.80, "eval accuracy a model needs to be blessed")
+    baseline_margin: float = _setting(0.01, "how much worse than the last blessed model is still blessed")
 
     # Runtime
-    beam_args: List[str] = dataclasses.field(default_factory=list)
-    enable_cache: bool = True
+    beam_args: List[str] = _setting([], "extra Beam pipeline options")
+    enable_cache: bool = _setting(True, "reuse results of components whose inputs did not change")
 
     def __post_init__(self) -> None:
         self.validate()
@@ -109,6 +116,16 @@ class PipelineConfig:
     # -- (de)serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def defaults(cls) -> Dict[str, Any]:
+        """{field: default}: what a run uses for settings nobody gave."""
+        return {field.name: (field.default_factory() if field.default_factory is not dataclasses.MISSING
+                             else field.default) for field in dataclasses.fields(cls)}
+
+    @classmethod
+    def help(cls, name: str) -> str:
+        return {field.name: field.metadata.get("help", "") for field in dataclasses.fields(cls)}[name]
 
     @classmethod
     def field_names(cls) -> List[str]:
