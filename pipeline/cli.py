@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", help="JSON or YAML file of PipelineConfig settings; flags override it")
     run.add_argument("--beam-arg", dest="beam_args", action="append",
                      help="extra Beam pipeline option, written --beam-arg=--OPTION=VALUE (repeatable; default: none)")
+    run.add_argument("--wait", action="store_true",
+                     help="if another run holds the workdir, wait for it instead of refusing (default: refuse)")
     run.add_argument("--no-cache", dest="enable_cache", action="store_false", default=None,
                      help="re-run every component even when its inputs did not change (default: cache on)")
     _add_config_flags(run)
@@ -122,7 +124,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
 def command_run(args: argparse.Namespace) -> int:
     from pipeline.local_runner import run_local  # pylint: disable=import-outside-toplevel  (sets up the console first)
 
-    summary = run_local(config_from_args(args), verbose=args.verbose)
+    summary = run_local(config_from_args(args), verbose=args.verbose, wait=args.wait)
     return 0 if summary.get("status") == "succeeded" else 1
 
 

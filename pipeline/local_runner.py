@@ -16,6 +16,7 @@ from typing import Any, Dict, Optional, TextIO
 from models.errors import UserError
 from pipeline.configs import PipelineConfig
 from pipeline.console import RUNNER_LOGGER, console_and_log
+from pipeline.run_lock import workdir_lock
 from pipeline.run_report import write_report
 
 LOG_DIR = "logs"
@@ -80,12 +81,27 @@ def _root_cause(error: BaseException) -> BaseException:
         seen = nxt
 
 
-def run_local(config: PipelineConfig, out: Optional[TextIO] = None, verbose: bool = False) -> Dict[str, Any]:
+def run_local(config: PipelineConfig, out: Optional[TextIO] = None, verbose: bool = False,
+              wait: bool = False) -> Dict[str, Any]:
     """Runs the whole pipeline; returns the run summary (also written to the workdir with an
-    HTML report). `out` gets the console lines (default stdout); the run log gets everything."""
+    HTML report). `out` gets the console lines (default stdout); the run log gets everything.
+    One run per workdir: another one refuses (or, with `wait`, queues)."""
     log_path = os.path.join(config.workdir, LOG_DIR, time.strftime("run-%Y%m%d-%H%M%S.log"))
-    with console_and_log(log_path, verbose=verbose, out=out):  # before TensorFlow loads: it is noisy
-        return _run(config, log_path)
+    with workdir_lock(config.workdir, wait=wait):
+        with console_and_log(log_path, verbose=verbose, out=out):  # before TensorFlow loads: it is noisy
+            return _run(config, log_path)
+
+
+def _previous_run_died(summary_path: str) -> Optional[Dict[str, Any]]:
+    """A summary still saying `running` while we hold the workdir lock: that run was killed."""
+    from pipeline import run_summary  # pylint: disable=import-outside-toplevel
+
+    previous = run_summary.read_summary(summary_path)
+    if not previous or previous.get("status") != "running":
+        return None
+    log.warning("the previous run (pid %s, started %s) did not finish: it was killed or crashed; "
+                "its log: %s", previous.get("pid"), previous.get("started_at"), previous.get("log"))
+    return {key: previous.get(key) for key in ("pid", "started_at", "log")}
 
 
 def _run(config: PipelineConfig, log_path: str) -> Dict[str, Any]:
@@ -114,6 +130,10 @@ def _run(config: PipelineConfig, log_path: str) -> Dict[str, Any]:
             "model_family": config.model, "config": config.to_dict(), **paths}
     log.info("Running pipeline '%s' (%s model) on %s; full log: %s", config.pipeline_name, config.model,
              config.data_root, log_path)
+    died = _previous_run_died(paths["summary_path"])
+    if died:
+        base["previous_run_died"] = died
+    run_summary.write_summary({**base, "status": "running", "pid": os.getpid()}, paths["summary_path"])
     try:
         tfx.orchestration.LocalDagRunner().run(pipeline)
     except Exception as error:  # pylint: disable=broad-except

@@ -230,8 +230,9 @@ def write_summary(summary: Dict[str, Any], path: str) -> None:
 
 
 def read_summary(path: str) -> Optional[Dict[str, Any]]:
+    """The summary at `path`, or None when there is none (or only an unreadable one)."""
     try:
         with open(path, encoding="utf-8") as handle:
             return json.load(handle)
-    except FileNotFoundError:
+    except (FileNotFoundError, ValueError):
         return None
