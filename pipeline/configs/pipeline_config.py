@@ -41,6 +41,16 @@ class PipelineConfig:
     eval_percent: int = _setting(10, "percent of the train folder carved out as the eval split")
     max_rejected_fraction: float = _setting(0.01, "share of unreadable/empty reviews tolerated before the run fails")
     input_fingerprint: str = _setting("", "digest of the input files; the runner fills it so changed data is re-read")
+    max_review_bytes: int = _setting(64_000, "largest review accepted, in bytes (the longest IMDB review has ~14,000)")
+
+    # Data gates (before Transform)
+    min_train_examples: int = _setting(1_000, "fewest reviews the train split may have")
+    min_eval_examples: int = _setting(100, "fewest reviews the eval split may have")
+    min_label_fraction: float = _setting(0.2, "smallest share either label may have in the train and eval splits")
+    label_drift_threshold: float = _setting(
+        0.1, "largest L-infinity distance of the label distribution from the served model's training data")
+    length_drift_threshold: float = _setting(
+        0.1, "largest L-infinity distance of the review-length buckets from the served model's training data")
 
     # Transform
     vocab_size: int = _setting(10_000, "most frequent words kept in the vocabulary")
@@ -64,7 +74,14 @@ class PipelineConfig:
 
     # Evaluator
     accuracy_threshold: float = _setting(0.80, "eval accuracy a model needs to be blessed")
-    baseline_margin: float = _setting(0.01, "how much worse than the last blessed model is still blessed")
+    auc_threshold: float = _setting(0.85, "eval AUC a model needs to be blessed")
+    baseline_margin: float = _setting(
+        0.01, "how much worse than the best recently served model (accuracy and AUC) is still blessed")
+    min_slice_examples: int = _setting(50, "slices with fewer eval reviews are reported but not gated")
+    canary_max_seconds: float = _setting(5.0, "longest the serving canaries may take in a fresh process")
+
+    # Pusher
+    keep_versions: int = _setting(5, "complete model versions kept in the serving folder (the newest is never removed)")
 
     # Runtime
     beam_args: List[str] = _setting([], "extra Beam pipeline options")
@@ -99,7 +116,7 @@ class PipelineConfig:
         if not 0.0 <= self.max_rejected_fraction <= 1.0:
             problems.append("max_rejected_fraction must be between 0 and 1")
         for name in ("vocab_size", "max_tokens", "embedding_dim", "gru_units", "epochs", "batch_size",
-                     "evaluations_per_epoch"):
+                     "evaluations_per_epoch", "max_review_bytes", "keep_versions"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be at least 1, not {getattr(self, name)}")
         if self.oov_buckets < 1:
@@ -110,6 +127,16 @@ class PipelineConfig:
             problems.append("learning_rate must be positive")
         if self.baseline_margin < 0:
             problems.append("baseline_margin must not be negative")
+        for name in ("min_label_fraction", "label_drift_threshold", "length_drift_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"{name} must be between 0 and 1, not {getattr(self, name)}")
+        if not 0.0 <= self.min_label_fraction <= 0.5:
+            problems.append("min_label_fraction must be at most 0.5 (two labels cannot both have more)")
+        for name in ("min_train_examples", "min_eval_examples", "min_slice_examples"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must not be negative")
+        if not self.canary_max_seconds > 0:
+            problems.append("canary_max_seconds must be positive")
         if problems:
             raise UserError("Invalid configuration: " + "; ".join(problems) + ".")
 
