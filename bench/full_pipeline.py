@@ -1,7 +1,9 @@
 """Benchmark: the whole pipeline on the full IMDB data, then accuracy on the 25,000 test reviews.
 
 Not a test. Needs ../shared/data (or --data). Records wall time per component, peak memory and
-test accuracy of the pushed model, prints them and appends a section to BENCHMARKS.md.
+test accuracy of the pushed model, prints them and appends a section to BENCHMARKS.md. The test
+accuracy is given twice: on the whole test folder, and on it without exact duplicates (the same
+normalisation as ImdbExampleGen: a test text also in train removed, repeated test copies once).
 
     .venv/bin/python bench/full_pipeline.py --model gru --pretrained-embeddings ../shared/data/glove/glove.6B.50d.top100k.txt.gz
 """
@@ -16,11 +18,13 @@ import resource
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Dict, List, Sequence, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.imdb_reader import list_review_files, read_review_file  # noqa: E402
+from components.imdb_reader import (Review, detect_layout, list_aclimdb, read_review_file,  # noqa: E402
+                                    survivor_key, text_digest)
 from pipeline.cli import resolve_data  # noqa: E402
 from pipeline.configs import PipelineConfig  # noqa: E402
 from pipeline.local_runner import run_local  # noqa: E402
@@ -35,19 +39,59 @@ def peak_rss_mib() -> float:
     return max(own, children) / 1024.0
 
 
-def test_accuracy(serving_dir: str, data_root: str) -> dict:
-    """Accuracy of the newest pushed model on the test folder, via the raw-text signature."""
-    predictor = Predictor(newest_model_dir(serving_dir))
-    files = list_review_files(os.path.join(data_root, "test"))
-    reviews = [read_review_file(path, label, "test") for path, label in files]
-    reviews = [r for r in reviews if hasattr(r, "text")]
-    started, correct = time.time(), 0
-    for start in range(0, len(reviews), 500):
-        batch = reviews[start:start + 500]
-        for review, (_, label) in zip(batch, predictor.predict([r.text for r in batch])):
-            correct += int(label == review.label)
-    return {"test_reviews": len(reviews), "test_accuracy": round(correct / len(reviews), 4),
-            "test_scoring_seconds": round(time.time() - started, 1)}
+def read_split(data_root: str, split: str, max_review_bytes: int) -> List[Review]:
+    """The readable reviews of one aclImdb folder (train or test), by the pipeline's own rules."""
+    layout = detect_layout(data_root)
+    listing = list_aclimdb(layout.root, [split])
+    records = [read_review_file(path, label, split, max_review_bytes) for path, label, _ in listing.reviews]
+    return [record for record in records if isinstance(record, Review)]
+
+
+def deduplicate_test(test: Sequence[Review], train: Sequence[Review]) -> Tuple[List[Review], Dict[str, int]]:
+    """The test reviews without exact duplicates (ImdbExampleGen's normalisation): a test text
+    that also occurs in train is removed, and of several test copies of one text one is kept
+    (the one ImdbExampleGen keeps). Returns the kept reviews and what was removed, by kind."""
+    train_digests = {text_digest(review.text) for review in train}
+    kept: Dict[str, Review] = {}
+    removed = {"also_in_train": 0, "within_test": 0}
+    for review in sorted(test, key=survivor_key):
+        digest = text_digest(review.text)
+        if digest in train_digests:
+            removed["also_in_train"] += 1
+        elif digest in kept:
+            removed["within_test"] += 1
+        else:
+            kept[digest] = review
+    return list(kept.values()), removed
+
+
+def correct_flags(predict: Callable[[List[str]], List[Tuple[float, int]]], reviews: Sequence[Review],
+                  batch_size: int = 500) -> Dict[str, bool]:
+    """{review_id: predicted label == label} with `predict` (raw texts -> [(probability, label)])."""
+    flags: Dict[str, bool] = {}
+    for start in range(0, len(reviews), batch_size):
+        batch = reviews[start:start + batch_size]
+        for review, (_, label) in zip(batch, predict([r.text for r in batch])):
+            flags[review.review_id] = int(label) == review.label
+    return flags
+
+
+def score_test_split(predict: Callable[[List[str]], List[Tuple[float, int]]], data_root: str,
+                       max_review_bytes: int) -> dict:
+    """Accuracy on the whole test folder and on the test folder without exact duplicates (within
+    test, and test texts also in train); every review is scored once."""
+    test = read_split(data_root, "test", max_review_bytes)
+    deduplicated, removed = deduplicate_test(test, read_split(data_root, "train", max_review_bytes))
+    started = time.time()
+    flags = correct_flags(predict, test)
+    return {
+        "test_reviews": len(test),
+        "test_accuracy": round(sum(flags.values()) / len(test), 4),
+        "dedup_test_reviews": len(deduplicated),
+        "dedup_test_accuracy": round(sum(flags[r.review_id] for r in deduplicated) / len(deduplicated), 4),
+        "dedup_removed": removed,
+        "test_scoring_seconds": round(time.time() - started, 1),
+    }
 
 
 def main() -> int:
@@ -92,7 +136,8 @@ def main() -> int:
         "blessed": summary.get("blessed"),
         "peak_rss_mib": round(peak_rss_mib(), 0),
     }
-    result.update(test_accuracy(config.resolved_serving_dir, data_root))
+    predictor = Predictor(newest_model_dir(config.resolved_serving_dir))
+    result.update(score_test_split(predictor.predict, data_root, config.max_review_bytes))
     print(json.dumps(result, indent=2))
     Path(workdir).mkdir(parents=True, exist_ok=True)
     (Path(workdir) / "bench_result.json").write_text(json.dumps(result, indent=2))
@@ -115,6 +160,9 @@ def append_markdown(result: dict) -> None:
         f"(n={ev.get('example_count')}); blessed: {result['blessed']}",
         f"- **test split: accuracy {result['test_accuracy']:.4f}** on {result['test_reviews']} reviews "
         f"(scored through the raw-text serving signature in {result['test_scoring_seconds']:.0f}s)",
+        f"- **deduplicated test split: accuracy {result['dedup_test_accuracy']:.4f}** on "
+        f"{result['dedup_test_reviews']} reviews (removed: {result['dedup_removed']['also_in_train']} also in "
+        f"train, {result['dedup_removed']['within_test']} repeated copies within test)",
     ]
     if not path.exists():
         path.write_text("# Benchmarks\n\nProduced by the scripts in `bench/`; newest last.\n")

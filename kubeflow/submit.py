@@ -38,8 +38,9 @@ def check_package(package: str, target: str, pipeline_root: Optional[str]) -> No
                         "object storage such as gs://BUCKET/pipeline_root.")
 
 
-def kfp_client(host: Optional[str], namespace: Optional[str] = None):
-    """A kfp.Client whose credentials come from the environment (see module doc)."""
+def kfp_client(host: Optional[str], namespace: Optional[str] = None, insecure: bool = False):
+    """A kfp.Client whose credentials come from the environment (see module doc). A token is sent
+    only over https, unless `insecure` (a trusted endpoint such as a port-forward on localhost)."""
     import kfp  # pylint: disable=import-outside-toplevel
     from kfp.client import ServiceAccountTokenVolumeCredentials  # pylint: disable=import-outside-toplevel
 
@@ -49,6 +50,10 @@ def kfp_client(host: Optional[str], namespace: Optional[str] = None):
     kwargs: Dict[str, Any] = {"host": host}
     if namespace:
         kwargs["namespace"] = namespace
+    token_env = TOKEN_ENV if os.environ.get(TOKEN_ENV) else SA_TOKEN_PATH_ENV if os.environ.get(SA_TOKEN_PATH_ENV) else None
+    if token_env and not host.lower().startswith("https://") and not insecure:
+        raise UserError(f"Refusing to send the KFP token from {token_env} to {host}, which is not https: use an "
+                        "https:// endpoint (or pass --insecure for a trusted one, e.g. a port-forward on localhost).")
     if os.environ.get(TOKEN_ENV):
         kwargs["existing_token"] = os.environ[TOKEN_ENV]
     elif os.environ.get(SA_TOKEN_PATH_ENV):

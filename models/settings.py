@@ -39,6 +39,7 @@ class TrainerSettings:
     gru_units: int
     pretrained_embeddings: Optional[str]
     hub_handle: Optional[str]
+    hub_sha256: Optional[str]  # when set, the module's content must have this digest (models/digest.py)
     hub_trainable: bool
     epochs: int
     steps_per_epoch: Optional[int]
@@ -49,3 +50,4 @@ class TrainerSettings:
     seed: int
     oov_buckets: int
     code_fingerprint: str
+    sources_digest: str     # only a cache key: the content of the vectors and Hub module, not their names

@@ -22,7 +22,9 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 
 from models import datasets, features
 from models.embedding_report import format_report, report_for_gru_model
+from models.digest import content_digest
 from models.embeddings import pretrained_embedding_matrix
+from models.errors import UserError
 from models.export import export_serving_model
 from models.gru import build_gru_model
 from models.settings import TrainerSettings, settings_from
@@ -68,11 +70,25 @@ def vocabulary_words(transform_output: tft.TFTransformOutput) -> list:
         return [line.rstrip(b"\n").decode("utf-8", errors="replace") for line in handle]
 
 
+def _pinned_hub_handle(settings: TrainerSettings) -> str:
+    """The module folder to load; with hub_sha256, only if its content has that digest."""
+    import tensorflow_hub as hub  # pylint: disable=import-outside-toplevel  (only the hub family needs it)
+
+    folder = hub.resolve(settings.hub_handle)
+    if settings.hub_sha256:
+        found = content_digest(folder)
+        if found != settings.hub_sha256:
+            raise UserError(f"The Hub module {settings.hub_handle} has content SHA-256 {found}, not the pinned "
+                            f"{settings.hub_sha256}; it changed since it was pinned (check it, then update "
+                            "--hub-sha256).")
+    return folder
+
+
 def _build_model(settings: TrainerSettings, vocabulary: list) -> keras.Model:
     if settings.model == "hub":
         from models.hub_classifier import build_hub_model  # pylint: disable=import-outside-toplevel  (tensorflow_hub)
 
-        return build_hub_model(settings.hub_handle, settings.hub_trainable, settings.learning_rate)
+        return build_hub_model(_pinned_hub_handle(settings), settings.hub_trainable, settings.learning_rate)
     rows = 1 + len(vocabulary) + settings.oov_buckets
     matrix = None
     if settings.pretrained_embeddings:

@@ -26,8 +26,11 @@ DEFAULT_DATA_DIR = "data"  # where `data download` puts aclImdb, and where `run`
 # Config fields that `run` exposes as --flags (the rest: --config FILE).
 RUN_FLAGS = ("model", "epochs", "steps_per_epoch", "early_stopping_patience", "evaluations_per_epoch",
              "batch_size", "learning_rate", "vocab_size", "oov_buckets",
-             "max_tokens", "embedding_dim", "gru_units", "pretrained_embeddings", "hub_handle", "hub_trainable",
-             "eval_percent", "max_rejected_fraction", "accuracy_threshold", "baseline_margin", "seed",
+             "max_tokens", "embedding_dim", "gru_units", "pretrained_embeddings", "hub_handle", "hub_sha256",
+             "hub_trainable", "eval_percent", "max_rejected_fraction", "max_review_bytes",
+             "min_train_examples", "min_eval_examples", "min_label_fraction", "label_drift_threshold",
+             "length_drift_threshold", "accuracy_threshold", "auc_threshold", "baseline_margin",
+             "min_slice_examples", "canary_max_seconds", "keep_versions", "seed",
              "pipeline_root", "metadata_path", "serving_dir")
 
 
@@ -90,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--url", help="archive URL (default: Stanford's aclImdb_v1.tar.gz)")
     download.add_argument("--sha256", help="expected SHA-256 of the archive (default: the official one)")
     download.add_argument("--dest", default=DEFAULT_DATA_DIR, help=f"target folder (default: ./{DEFAULT_DATA_DIR})")
+    download.add_argument("--insecure-no-checksum", action="store_true",
+                          help="accept a custom --url without --sha256 (unverified; never reused from an earlier "
+                               "extraction)")
     add_hub_commands(commands)
     add_kubeflow_commands(commands)  # compile, submit, schedule
     return parser
@@ -129,11 +135,10 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_predict(args: argparse.Namespace) -> int:
-    from pipeline.predict import Predictor, newest_model_dir  # pylint: disable=import-outside-toplevel
+    from pipeline.predict import Predictor, read_reviews  # pylint: disable=import-outside-toplevel
 
-    model_dir = newest_model_dir(args.serving_dir or os.path.join(args.workdir, "serving"))
-    texts = args.texts or (line.rstrip("\n") for line in sys.stdin if line.strip())
-    predictor = Predictor(model_dir)
+    predictor = Predictor.newest(args.serving_dir or os.path.join(args.workdir, "serving"))
+    texts = args.texts or read_reviews(sys.stdin)
     for text, probability, label in predictor.predict_stream(texts):
         if args.json:
             print(json.dumps({"text": text, "probability": round(probability, 6), "label": label}), flush=True)
@@ -147,7 +152,8 @@ def command_data(args: argparse.Namespace) -> int:
     from pipeline import data_download  # pylint: disable=import-outside-toplevel
 
     url = args.url or data_download.DEFAULT_URL
-    folder = data_download.download(url, args.dest, sha256=args.sha256, progress=True)
+    folder = data_download.download(url, args.dest, sha256=args.sha256, progress=True,
+                                    insecure_no_checksum=args.insecure_no_checksum)
     print(f"IMDB reviews ready in {folder}")
     return 0
 

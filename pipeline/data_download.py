@@ -70,20 +70,29 @@ def download(
     sha256: Optional[str] = None,
     progress: bool = True,
     timeout: float = 60,
+    insecure_no_checksum: bool = False,
 ) -> Path:
     """Download, verify and extract the archive at ``url`` into ``dest_dir``; return the aclImdb folder.
 
     ``sha256`` is the expected hex digest; when None, the published digest is used for the
-    Stanford URL and no check is made for other URLs. Calling again is cheap: a finished
-    extraction is reused without touching the network, and a verified archive is only extracted.
+    Stanford URL, and any other URL is refused unless ``insecure_no_checksum``: then nothing is
+    verified and nothing is reused by name (a different archive could carry the same name).
+    Calling again is cheap: a finished verified extraction is reused without touching the
+    network, and a verified archive is only extracted.
     """
     dest = _prepare_dest(dest_dir)
     expected = expected_sha256(url, sha256)
+    if expected is None and not insecure_no_checksum:
+        raise UserError(f"No SHA-256 is known for {url}: pass --sha256 HEX to verify the archive (or "
+                        "--insecure-no-checksum to take it unverified).")
     name = archive_name(url)
-    done = _completed_extraction(dest, expected, name)
+    archive = dest / name
+    if expected is None:  # unverified: nothing of an earlier download is trusted by its name
+        for stale in (archive, archive.with_name(archive.name + ".part")):
+            stale.unlink(missing_ok=True)
+    done = _completed_extraction(dest, expected, name) if expected else None
     if done is not None:
         return done
-    archive = dest / name
     digest = _reusable_archive_digest(archive, expected, progress)
     if digest is None:
         digest = _download_verified(url, archive, expected, progress, timeout)

@@ -65,6 +65,10 @@ def add_commands(subparsers) -> argparse.ArgumentParser:
     where.add_argument("--model-dir", help="one SavedModel folder (holding saved_model.pb)")
     export.add_argument("--out", required=True, metavar="DIR", help="module folder to write")
     export.set_defaults(handler=command_hub_export_gru)
+
+    digest = commands.add_parser("digest", help="print a module's content SHA-256, to pin it with run --hub-sha256")
+    digest.add_argument("module", metavar="DIR", help="module folder (local or gs://, s3://)")
+    digest.set_defaults(handler=command_hub_digest)
     return hub
 
 
@@ -163,4 +167,14 @@ def command_hub_export_gru(args: argparse.Namespace) -> int:
     print(f"exported the learned embedding of {model_dir}")
     print(_describe(Path(module_dir), time.time() - started))
     print(_usage_hint(Path(module_dir)))
+    return 0
+
+
+def command_hub_digest(args: argparse.Namespace) -> int:
+    from models.digest import content_digest  # pylint: disable=import-outside-toplevel  (TensorFlow)
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    if not tf.io.gfile.isdir(args.module):
+        raise UserError(f"{args.module} is not a module folder.")
+    print(content_digest(args.module))
     return 0

@@ -51,6 +51,8 @@ def add_commands(subparsers) -> None:
         command.add_argument("--project", help="Vertex: GCP project")
         command.add_argument("--region", help="Vertex: region, e.g. us-central1")
         command.add_argument("--name", help="run or schedule name (default: pipeline name and time)")
+        command.add_argument("--insecure", action="store_true",
+                             help="KFP: allow sending a token to an http:// endpoint (default: https only)")
         if name == "schedule":
             command.add_argument("--cron", required=True,
                                  help="KFP: six fields, seconds first ('0 0 2 * * *' = 02:00 daily); "
@@ -121,13 +123,18 @@ def _vertex_job(args: argparse.Namespace, kind: str):
                              params=parse_params(args.param))
 
 
+def _kfp_client(args: argparse.Namespace):
+    submit.check_package(args.package, "kfp", args.pipeline_root)  # before any request
+    return submit.kfp_client(args.host, args.namespace, insecure=args.insecure)
+
+
 def command_submit(args: argparse.Namespace) -> int:
     if args.target == "vertex":
         print(f"Submitted Vertex AI pipeline job {submit.submit_vertex(_vertex_job(args, 'run'), args.service_account)}")
         return 0
     run_id = submit.submit_kfp(args.package, args.pipeline_root, args.host, args.experiment, _name(args, "run"),
                                namespace=args.namespace, params=parse_params(args.param),
-                               service_account=args.service_account)
+                               service_account=args.service_account, client=_kfp_client(args))
     print(f"Submitted KFP run {run_id} in experiment {args.experiment}")
     return 0
 
@@ -141,7 +148,7 @@ def command_schedule(args: argparse.Namespace) -> int:
     job_id = submit.schedule_kfp(args.package, args.pipeline_root, args.host, args.experiment, _name(args, "schedule"),
                                  args.cron, max_concurrency=args.max_concurrency, catchup=args.catchup,
                                  namespace=args.namespace, params=parse_params(args.param),
-                                 service_account=args.service_account)
+                                 service_account=args.service_account, client=_kfp_client(args))
     print(f"Created KFP recurring run {job_id} ({args.cron}, at most {args.max_concurrency} at once, "
           f"{'catching up' if args.catchup else 'no catch-up'})")
     return 0

@@ -149,8 +149,7 @@ def _run(config: PipelineConfig, log_path: str) -> Dict[str, Any]:
     finally:
         absl_logger.removeHandler(progress)
 
-    summary = run_summary.build_summary(metadata_store.MetadataStore(connection), progress.executions,
-                                        config.to_dict())
+    summary = run_summary.build_summary(metadata_store.MetadataStore(connection), progress.executions)
     summary.update(base, status="succeeded", seconds=round(time.time() - started, 1))
     _write_outputs(summary)
     log.info("%s", run_summary.format_summary(summary))

@@ -7,19 +7,24 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import tensorflow as tf
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.orchestration import pipeline as tfx_pipeline
 
 from components.baseline_resolver import LatestServedModel
+from components.blessing_gate import BlessingGate
+from components.serving_canary import ServingCanary, canaries_parameter
 from components.pusher import IdempotentPusher
 from components.imdb_example_gen import ImdbExampleGen
 from components.validation_gate import DataValidationGate
 from models import features
+from models.digest import content_digest
 from models.settings import TrainerSettings, TransformSettings
 from pipeline.configs import PipelineConfig
 
@@ -28,9 +33,14 @@ RUN_FN = "models.trainer.run_fn"
 SCHEMA_FILE = "schema.pbtxt"
 RESOLVER_ID = "latest_blessed_model_resolver"
 BASELINE_ID = "LatestServedModel"
+DATA_GATE_ID = "DataValidationGate"      # reads the served model's training statistics
+BLESSING_GATE_ID = "BlessingGate"        # reads the served models' recorded metrics
+CANARY_ID = "ServingCanary"
 EXAMPLE_GEN_ID = "ImdbExampleGen"
 TARGETS = ("local", "kfp", "vertex")
 _MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+
+log = logging.getLogger("imdb.pipeline")
 
 
 # Code each step runs by dotted path. TFX does not hash such code (it does hash a module_file), so
@@ -48,35 +58,53 @@ def code_fingerprint(file_names: Optional[tuple] = None) -> str:
     return digest.hexdigest()[:16]
 
 
-def _settings_for(record_type: type, config: PipelineConfig, fingerprint: str) -> Dict[str, Any]:
-    """The record's fields, valued from the config: the keys are never listed twice."""
+def _settings_for(record_type: type, config: PipelineConfig, **derived: Any) -> Dict[str, Any]:
+    """The record's fields valued from the config (the keys are never listed twice), plus the
+    derived cache keys the config does not hold."""
     values = {field.name: getattr(config, field.name) for field in dataclasses.fields(record_type)
-              if field.name != "code_fingerprint"}
-    return dataclasses.asdict(record_type(code_fingerprint=fingerprint, **values))
+              if field.name not in derived}
+    return dataclasses.asdict(record_type(**values, **derived))
+
+
+def sources_digest(config: PipelineConfig) -> str:
+    """Content, not names, of the Trainer's outside inputs: a changed vector file or Hub module at
+    the same path must not be served from the cache. A module that cannot be read from here
+    (a tfhub.dev URL) is keyed by --hub-sha256 when given, else by its name, with a warning."""
+    parts = []
+    if config.pretrained_embeddings:
+        parts.append("vectors:" + content_digest(config.pretrained_embeddings))
+    if config.hub_handle:
+        if config.hub_sha256:
+            parts.append("hub:" + config.hub_sha256)
+        elif tf.io.gfile.exists(config.hub_handle):
+            parts.append("hub:" + content_digest(config.hub_handle))
+        else:
+            log.warning("cannot read %s from here to pin its content; pass --hub-sha256 so that a changed "
+                        "module is not mistaken for the cached one", config.hub_handle)
+            parts.append("hub-name:" + config.hub_handle)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 def transform_settings(config: PipelineConfig) -> Dict[str, Any]:
-    return _settings_for(TransformSettings, config, code_fingerprint(TRANSFORM_CODE))
+    return _settings_for(TransformSettings, config, code_fingerprint=code_fingerprint(TRANSFORM_CODE))
 
 
 def trainer_settings(config: PipelineConfig) -> Dict[str, Any]:
-    return _settings_for(TrainerSettings, config, code_fingerprint())
+    return _settings_for(TrainerSettings, config, code_fingerprint=code_fingerprint(),
+                         sources_digest=sources_digest(config))
 
 
-def eval_config(config: PipelineConfig) -> tfma.EvalConfig:
-    """Metrics on the eval split, overall and per review-length bucket; blessing thresholds."""
-    accuracy_threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": config.accuracy_threshold}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            absolute={"value": -config.baseline_margin}))
+def eval_config() -> tfma.EvalConfig:
+    """Metrics on the eval split, overall and per review-length bucket. No thresholds: TFMA cannot
+    skip small slices nor compare with the best recent model, so BlessingGate decides (and an
+    Evaluator without thresholds writes no `blessed` property the baseline resolver could match)."""
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name=features.EXAMPLES_SIGNATURE, label_key=features.LABEL,
                                     prediction_key=features.PROBABILITY)],
         slicing_specs=[tfma.SlicingSpec(), tfma.SlicingSpec(feature_keys=["length_bucket"])],
         metrics_specs=[tfma.MetricsSpec(metrics=[
             tfma.MetricConfig(class_name="ExampleCount"),
-            tfma.MetricConfig(class_name="BinaryAccuracy", threshold=accuracy_threshold),
+            tfma.MetricConfig(class_name="BinaryAccuracy"),
             tfma.MetricConfig(class_name="AUC"),
             tfma.MetricConfig(class_name="Precision"),
             tfma.MetricConfig(class_name="Recall"),
@@ -95,12 +123,20 @@ def create_components(config: PipelineConfig, target: str = "local") -> List[Any
         baseline_model = served.outputs["baseline_model"]
     example_gen = ImdbExampleGen(input_base=config.data_root, eval_percent=config.eval_percent,
                                  max_rejected_fraction=config.max_rejected_fraction,
-                                 input_fingerprint=config.input_fingerprint).with_id(EXAMPLE_GEN_ID)
-    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
+                                 input_fingerprint=config.input_fingerprint,
+                                 max_review_bytes=config.max_review_bytes).with_id(EXAMPLE_GEN_ID)
     schema_gen = tfx.components.ImportSchemaGen(schema_file=os.path.join(config.schema_dir, SCHEMA_FILE))
+    # With the schema, the 0/1 label is counted as a category, which TFDV's drift comparator needs.
+    statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"],
+                                                  schema=schema_gen.outputs["schema"])
     example_validator = tfx.components.ExampleValidator(statistics=statistics_gen.outputs["statistics"],
                                                        schema=schema_gen.outputs["schema"])
-    gate = DataValidationGate(anomalies=example_validator.outputs["anomalies"])
+    gate = DataValidationGate(
+        anomalies=example_validator.outputs["anomalies"], statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"], serving_dir=config.resolved_serving_dir,
+        min_train_examples=config.min_train_examples, min_eval_examples=config.min_eval_examples,
+        min_label_fraction=config.min_label_fraction, label_drift_threshold=config.label_drift_threshold,
+        length_drift_threshold=config.length_drift_threshold).with_id(DATA_GATE_ID)
     transform = tfx.components.Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
@@ -115,7 +151,7 @@ def create_components(config: PipelineConfig, target: str = "local") -> List[Any
         train_args=tfx.proto.TrainArgs(splits=["train"]),
         eval_args=tfx.proto.EvalArgs(splits=["eval"]),
         custom_config=trainer_settings(config))
-    nodes += [example_gen, statistics_gen, schema_gen, example_validator, gate, transform, trainer]
+    nodes += [example_gen, schema_gen, statistics_gen, example_validator, gate, transform, trainer]
     if baseline_model is None:
         resolver = tfx.dsl.Resolver(
             strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
@@ -129,20 +165,31 @@ def create_components(config: PipelineConfig, target: str = "local") -> List[Any
         model=trainer.outputs["model"],
         baseline_model=baseline_model,
         example_splits=["eval"],
-        eval_config=eval_config(config))
+        eval_config=eval_config())
+    blessing_gate = BlessingGate(
+        evaluation=evaluator.outputs["evaluation"], model=trainer.outputs["model"],
+        statistics=statistics_gen.outputs["statistics"], accuracy_floor=config.accuracy_threshold,
+        auc_floor=config.auc_threshold, margin=config.baseline_margin, min_slice_examples=config.min_slice_examples,
+        serving_dir=config.resolved_serving_dir, recent_versions=config.keep_versions).with_id(BLESSING_GATE_ID)
+    canary = ServingCanary(model=trainer.outputs["model"], model_blessing=blessing_gate.outputs["blessing"],
+                           max_seconds=config.canary_max_seconds,
+                           canaries=canaries_parameter([tuple(c) for c in config.canaries])
+                           if config.canaries else canaries_parameter()).with_id(CANARY_ID)
     pusher = IdempotentPusher(
         model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
+        model_blessing=blessing_gate.outputs["blessing"],
+        infra_blessing=canary.outputs["blessing"],
         push_destination=tfx.proto.PushDestination(
-            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.resolved_serving_dir))).with_id("Pusher")
-    return nodes + [evaluator, pusher]
+            filesystem=tfx.proto.PushDestination.Filesystem(base_directory=config.resolved_serving_dir)),
+        custom_config={"keep_versions": config.keep_versions}).with_id("Pusher")
+    return nodes + [evaluator, blessing_gate, canary, pusher]
 
 
 def uncached_node_ids(config: PipelineConfig, target: str) -> List[str]:
     """Nodes whose result depends on bucket contents, not on their inputs, so a KFP cache hit
     would be wrong: the served baseline, and ExampleGen unless the config pins a data snapshot
     with input_fingerprint (locally the runner fingerprints the files itself)."""
-    ids = [BASELINE_ID] if target == "kfp" else []
+    ids = [BASELINE_ID, DATA_GATE_ID, BLESSING_GATE_ID] if target == "kfp" else []
     return ids + ([] if config.input_fingerprint else [EXAMPLE_GEN_ID])
 
 

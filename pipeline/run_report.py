@@ -125,6 +125,7 @@ def _page(summary: Dict[str, Any]) -> Dict[str, Any]:
         "training": _training(summary.get("training")),
         "metrics": _metrics(summary.get("eval_metrics"), summary.get("baseline_metrics")),
         "blessing": _blessing(summary),
+        "canary": summary.get("canary") if isinstance(summary.get("canary"), dict) else None,
         "push": ({key: summary.get(key) for key in ("pushed", "pushed_path", "pushed_version", "already_serving")}
                  if "pushed" in summary else None),
         "embedding": _embedding(summary.get("embedding_report")),

@@ -16,7 +16,6 @@ from ml_metadata.proto import metadata_store_pb2
 
 SUMMARY_FILE = "run_summary.json"
 BASELINE_MODEL = "baseline"     # TFMA's name for the Evaluator's baseline model
-_ACCURACY_METRIC = "binary_accuracy"  # the thresholded metric (pipeline.eval_config)
 _METRIC_NAMES = {"example_count": "example_count", "binary_accuracy": "accuracy", "auc": "auc",
                  "precision": "precision", "recall": "recall"}
 
@@ -74,59 +73,6 @@ def evaluation_metrics(evaluation_uri: str, model_name: Optional[str] = None) ->
     return {"overall": overall, "by_length_bucket": dict(sorted(by_bucket.items()))}
 
 
-def _failed_rules(evaluation_uri: str) -> Tuple[Dict[Tuple[str, bool], float], List[str]]:
-    """TFMA's verdict: {(slice, is_diff): value} of failed accuracy thresholds, and sentences for
-    any failure that is not one of those rules (so nothing TFMA said is ever dropped)."""
-    import tensorflow_model_analysis as tfma  # pylint: disable=import-outside-toplevel
-
-    try:
-        validation = tfma.load_validation_result(evaluation_uri)
-    except Exception:  # pylint: disable=broad-except  # no validation file: nothing failed
-        return {}, []
-    failed, other = {}, []
-    for per_slice in validation.metric_validations_per_slice:
-        keys = per_slice.slice_key.single_slice_keys
-        slice_name = keys[0].bytes_value.decode() if keys else ""
-        for failure in per_slice.failures:
-            if failure.metric_key.name == _ACCURACY_METRIC:
-                failed[(slice_name, failure.metric_key.is_diff)] = failure.metric_value.double_value.value
-            else:
-                other.append(f"TFMA: {failure.metric_key.name} on slice {slice_name or 'overall'} failed "
-                             f"({failure.message or 'threshold not met'})")
-    if not validation.validation_ok and not failed and not other:
-        other.append("TFMA: validation failed: " + str(validation.missing_thresholds or validation).replace("\n", " ")[:300])
-    return failed, other
-
-
-def blessing_rules(evaluation_uri: str, candidate: Dict[str, Any], baseline: Optional[Dict[str, Any]],
-                   floor: float, margin: float) -> Tuple[List[Dict[str, Any]], List[str]]:
-    """One rule per slice and check, with the numbers and a sentence: the accuracy floor, and
-    (with a baseline) the largest drop allowed against it. Pass or fail is TFMA's own verdict."""
-    failed, other = _failed_rules(evaluation_uri)
-    slices = [("", candidate.get("overall", {}), (baseline or {}).get("overall"))]
-    slices += [(name, values, (baseline or {}).get("by_length_bucket", {}).get(name))
-               for name, values in candidate.get("by_length_bucket", {}).items()]
-    rules = []
-    for name, values, base in slices:
-        value = values.get("accuracy")
-        if value is None:
-            continue
-        where = f"slice {name} words ({values.get('example_count', '?')} reviews): " if name else ""
-        passed = (name, False) not in failed
-        rules.append({"slice": name or "overall", "metric": "accuracy", "kind": "floor", "value": value,
-                      "bound": floor, "passed": passed, "gated": True,
-                      "sentence": where + (f"accuracy {value:.3f} meets the floor {floor:.3f}" if passed else
-                                           f"accuracy {value:.3f} is below the floor {floor:.3f}")})
-        if base and base.get("accuracy") is not None:
-            change, passed = value - base["accuracy"], (name, True) not in failed
-            compared = f"accuracy {value:.3f} against the baseline's {base['accuracy']:.3f} ({change:+.3f})"
-            rules.append({"slice": name or "overall", "metric": "accuracy", "kind": "change", "value": change,
-                          "bound": -margin, "passed": passed, "gated": True,
-                          "sentence": where + compared + (f" is within the allowed drop of {margin:.3f}" if passed
-                                                          else f" drops more than the allowed {margin:.3f}")})
-    return rules, other
-
-
 def _read_json(uri: str) -> Optional[Dict[str, Any]]:
     from tensorflow.io import gfile  # pylint: disable=import-outside-toplevel
 
@@ -136,10 +82,8 @@ def _read_json(uri: str) -> Optional[Dict[str, Any]]:
         return json.load(handle)
 
 
-def build_summary(store: metadata_store.MetadataStore, executions: Dict[str, Dict[str, Any]],
-                  config: Dict[str, Any]) -> Dict[str, Any]:
-    """`executions`: {node id: {'execution_id', 'cached', 'seconds'}} as the runner recorded them;
-    `config`: the run's PipelineConfig as a dict (for the blessing thresholds)."""
+def build_summary(store: metadata_store.MetadataStore, executions: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    """`executions`: {node id: {'execution_id', 'cached', 'seconds'}} as the runner recorded them."""
     summary: Dict[str, Any] = {"components": executions}
     example_gen = executions.get("ImdbExampleGen", {})
     if example_gen.get("execution_id"):
@@ -160,15 +104,22 @@ def build_summary(store: metadata_store.MetadataStore, executions: Dict[str, Dic
                 summary["training"] = history
     evaluator = executions.get("Evaluator", {})
     if evaluator.get("execution_id"):
-        outputs = output_artifacts(store, evaluator["execution_id"])
-        evaluation = outputs["evaluation"][0].uri
+        evaluation = output_artifacts(store, evaluator["execution_id"])["evaluation"][0].uri
         summary["eval_metrics"] = evaluation_metrics(evaluation) or {"overall": {}, "by_length_bucket": {}}
         summary["baseline_metrics"] = evaluation_metrics(evaluation, model_name=BASELINE_MODEL)
-        summary["blessed"] = bool(_custom(outputs["blessing"][0], "blessed", 0))
-        rules, other = blessing_rules(evaluation, summary["eval_metrics"], summary["baseline_metrics"],
-                                      float(config["accuracy_threshold"]), float(config["baseline_margin"]))
-        summary["blessing_rules"] = rules
-        summary["blessing_reasons"] = [rule["sentence"] for rule in rules if not rule["passed"]] + other
+    gate = executions.get("BlessingGate", {})
+    if gate.get("execution_id"):
+        blessing = output_artifacts(store, gate["execution_id"])["blessing"][0]
+        summary["blessed"] = bool(_custom(blessing, "blessed", 0))
+        summary["blessing_rules"] = _read_json(f"{blessing.uri}/blessing_rules.json") or []
+        summary["blessing_reasons"] = [rule["sentence"] for rule in summary["blessing_rules"] if not rule["passed"]]
+    canary = executions.get("ServingCanary", {})
+    if canary.get("execution_id"):
+        report = _read_json(f"{output_artifacts(store, canary['execution_id'])['blessing'][0].uri}/canary_report.json")
+        if report:
+            summary["canary"] = {key: report.get(key) for key in ("passed", "skipped", "verdict", "total_seconds")}
+            if not report.get("passed") and not report.get("skipped"):
+                summary.setdefault("blessing_reasons", []).append(report.get("verdict"))
     pusher = executions.get("Pusher", {})
     if pusher.get("execution_id"):
         pushed = output_artifacts(store, pusher["execution_id"])["pushed_model"][0]
@@ -199,6 +150,10 @@ def format_summary(summary: Dict[str, Any]) -> str:
                      for rule in summary.get("blessing_rules", []))
         lines.extend(f"    FAIL {reason}" for reason in summary.get("blessing_reasons", [])
                      if reason not in {rule["sentence"] for rule in summary.get("blessing_rules", [])})
+    if summary.get("canary") and not summary["canary"].get("skipped"):
+        canary = summary["canary"]
+        lines.append(f"  serving canaries: {'passed' if canary['passed'] else 'FAILED'} in a fresh process "
+                     f"({canary.get('total_seconds') or 0:.1f}s){'' if canary['passed'] else ': ' + canary['verdict']}")
     if "pushed" in summary:
         if summary["pushed"] and summary.get("already_serving"):
             lines.append(f"  pushed: already serving this model at {summary['pushed_path']}")

@@ -10,9 +10,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # tests/corpus.py
 import pytest  # noqa: E402
 
 # Tiny model and data settings so a real pipeline run stays within a couple of minutes.
+# The gates are sized for the small corpus, and the canaries speak its words (tests/corpus.py).
 SMALL_SETTINGS = {
     "vocab_size": 200, "oov_buckets": 20, "max_tokens": 40, "embedding_dim": 16, "gru_units": 8,
     "epochs": 2, "steps_per_epoch": 15, "batch_size": 32, "accuracy_threshold": 0.5, "learning_rate": 0.01,
+    "auc_threshold": 0.5, "min_train_examples": 50, "min_eval_examples": 5, "min_slice_examples": 10,
+    "canary_max_seconds": 30.0,
+    "canaries": [["A great and excellent film, wonderful and superb, loved it", 1],
+                 ["A terrible and awful film, boring and dull, the worst waste", 0]],
 }
 
 

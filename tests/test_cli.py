@@ -73,7 +73,7 @@ def test_newest_model_dir_picks_the_highest_complete_version(tmp_path):
     for version, complete in (("100", True), ("20", True), ("300", False)):
         (serving / version).mkdir(parents=True)
         if complete:
-            (serving / version / "saved_model.pb").write_bytes(b"")
+            (serving / version / "saved_model.pb").write_bytes(b"graph")
     assert newest_model_dir(str(serving)).endswith("/100")
 
 

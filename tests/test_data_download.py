@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import io
+from urllib.parse import urlparse
 import random
 import re
 import socket
@@ -244,10 +245,37 @@ def test_malformed_sha256_is_a_user_error(served, tmp_path):
         dd.download(url, tmp_path / "dest", sha256="abc", progress=False)
 
 
+def test_a_custom_url_without_a_checksum_is_refused_before_any_request(served, tmp_path):
+    server, url, _data, _digest = served
+    before = len(server.requests) if hasattr(server, "requests") else None
+    with pytest.raises(UserError, match=r"No SHA-256 is known for .*--sha256 HEX.*--insecure-no-checksum"):
+        dd.download(url, tmp_path / "dest", progress=False)
+    assert not (tmp_path / "dest").exists() or list((tmp_path / "dest").iterdir()) == []
+    if before is not None:
+        assert len(server.requests) == before
+
+
+def test_an_unverified_download_is_never_reused_by_name(served, tmp_path):
+    server, url, data, _digest = served
+    dest = tmp_path / "dest"
+    dd.download(url, dest, progress=False, insecure_no_checksum=True)
+    first = sorted(p.name for p in (dest / "aclImdb" / "train" / "pos").iterdir())
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        names = tar.getnames()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:  # same name, other content
+        _add_file(tar, "aclImdb/train/pos/777_8.txt", b"a different archive")
+        _add_file(tar, "aclImdb/train/neg/778_2.txt", b"bad")
+    server.files[urlparse(url).path] = buf.getvalue()
+    dd.download(url, dest, progress=False, insecure_no_checksum=True)
+    assert sorted(p.name for p in (dest / "aclImdb" / "train" / "pos").iterdir()) == ["777_8.txt"] != first
+    assert names
+
+
 def test_404_mentions_url(server, tmp_path):
     url = f"{server.base}/missing/{ARCHIVE}"
     with pytest.raises(UserError) as err:
-        dd.download(url, tmp_path / "dest", progress=False)
+        dd.download(url, tmp_path / "dest", progress=False, insecure_no_checksum=True)
     assert url in str(err.value) and "404" in str(err.value)
     assert not (tmp_path / "dest" / ARCHIVE).exists()
 
@@ -258,7 +286,7 @@ def test_unreachable_host_is_a_user_error(tmp_path):
         port = sock.getsockname()[1]
     url = f"http://127.0.0.1:{port}/{ARCHIVE}"
     with pytest.raises(UserError, match=re.escape(url)):
-        dd.download(url, tmp_path / "dest", progress=False, timeout=5)
+        dd.download(url, tmp_path / "dest", progress=False, timeout=5, insecure_no_checksum=True)
 
 
 def test_progress_on_non_tty_stderr_is_one_line_at_start_and_end(served, tmp_path, capsys):
@@ -387,7 +415,7 @@ def test_malicious_tarball_via_download_leaves_only_the_archive(server, tmp_path
     server.files["/" + ARCHIVE] = buf.getvalue()
     dest = tmp_path / "sub" / "dest"
     with pytest.raises(UserError, match=r"'\.\./evil\.txt'"):
-        dd.download(f"{server.base}/{ARCHIVE}", dest, progress=False)
+        dd.download(f"{server.base}/{ARCHIVE}", dest, progress=False, insecure_no_checksum=True)
     assert not (tmp_path / "sub" / "evil.txt").exists()
     assert _tree(dest) == {ARCHIVE}
 

@@ -50,6 +50,22 @@ def test_hub_build(tmp_path, capsys):
     assert not np.allclose(result[2], [9, 9, 9])  # beyond --top-n: an OOV bucket
 
 
+def test_hub_digest_pins_the_module_content(tmp_path, capsys):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("good 0 2 0\nbad 0 0 -3\n", encoding="utf-8")
+    out = tmp_path / "module"
+    run_cli(["hub", "build", "--vectors", str(vectors), "--out", str(out), "--oov-buckets", "2"])
+    capsys.readouterr()
+    assert run_cli(["hub", "digest", str(out)]) == 0
+    first = capsys.readouterr().out.strip()
+    assert len(first) == 64 and int(first, 16) >= 0
+    (out / "assets" / "vocab.txt").write_text("good\nevil\n", encoding="utf-8")  # same names, other bytes
+    run_cli(["hub", "digest", str(out)])
+    assert capsys.readouterr().out.strip() != first
+    with pytest.raises(UserError, match="not a module folder"):
+        run_cli(["hub", "digest", str(tmp_path / "nope")])
+
+
 def test_hub_build_user_errors(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         run_cli(["hub", "build", "--vectors", str(tmp_path / "nope.txt"), "--out", str(tmp_path / "m")])

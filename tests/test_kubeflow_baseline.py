@@ -1,15 +1,10 @@
-"""LatestServedModel hands the Evaluator the newest complete served model, or says there is none."""
-from components.baseline_resolver import (ABSENT_PROPERTY, SOURCE_PROPERTY, VERSION_PROPERTY, LatestServedModel,
-                                          newest_complete_version)
+"""LatestServedModel hands the Evaluator the newest served model that is complete and loads, or
+says there is none."""
+import filecmp
+import logging
 
-
-def served(root, version, complete=True):
-    folder = root / str(version)
-    (folder / "variables").mkdir(parents=True)
-    (folder / "variables" / "variables.index").write_bytes(b"index-" + str(version).encode())
-    if complete:
-        (folder / "saved_model.pb").write_bytes(b"graph-" + str(version).encode())
-    return folder
+from components.baseline_resolver import ABSENT_PROPERTY, SOURCE_PROPERTY, VERSION_PROPERTY, LatestServedModel
+from test_serving_dir import plant, tiny_models  # noqa: F401  (the shared module-scoped fixture)
 
 
 def run_component(serving_dir, out_dir):
@@ -22,31 +17,54 @@ def run_component(serving_dir, out_dir):
     return model
 
 
-def test_newest_complete_version_skips_half_pushed_and_foreign_folders(tmp_path):
-    served(tmp_path, 100)
-    served(tmp_path, 250)
-    served(tmp_path, 300, complete=False)   # the Pusher copies saved_model.pb last
-    (tmp_path / "tmp-upload").mkdir()
-    assert newest_complete_version(str(tmp_path)) == "250"
-    assert newest_complete_version(str(tmp_path / "missing")) is None
-
-
-def test_copies_the_served_model_where_the_evaluator_reads_a_model(tmp_path):
+def baseline_dir(model):
     from tfx.utils import path_utils
 
+    return path_utils.serving_model_dir(model.uri)
+
+
+def same_files(a, b):
+    comparison = filecmp.dircmp(a, b)
+    return not (comparison.left_only or comparison.right_only or comparison.diff_files)
+
+
+def test_copies_the_served_model_where_the_evaluator_reads_a_model(tmp_path, tiny_models):
     serving = tmp_path / "serving"
-    served(serving, 1700000000)
-    served(serving, 1700000500)
+    plant(serving, 1700000000, tiny_models(0.2))
+    newest = plant(serving, 1700000500, tiny_models(0.7))
+    plant(serving, 1700000900, tiny_models(0.9), marker=False, empty_graph=True)  # incomplete: not a baseline
+    (serving / ".staging-1700001000-1700001000-ab").mkdir()
     model = run_component(serving, tmp_path / "out")
-    model_dir = path_utils.serving_model_path(model.uri)
-    assert open(f"{model_dir}/saved_model.pb", "rb").read() == b"graph-1700000500"
-    assert open(f"{model_dir}/variables/variables.index", "rb").read() == b"index-1700000500"
+    assert same_files(baseline_dir(model), newest)
+    assert same_files(f"{baseline_dir(model)}/variables", newest / "variables")
     assert model.get_string_custom_property(VERSION_PROPERTY) == "1700000500"
-    assert model.get_string_custom_property(SOURCE_PROPERTY) == str(serving / "1700000500")
+    assert model.get_string_custom_property(SOURCE_PROPERTY) == str(newest)
     assert not model.has_custom_property(ABSENT_PROPERTY)
+
+
+def test_a_newest_version_that_does_not_load_is_skipped(tmp_path, tiny_models, caplog):
+    serving = tmp_path / "serving"
+    good = plant(serving, 100, tiny_models(0.2))
+    plant(serving, 200, tiny_models(0.7), empty_graph=True)  # marked complete, but 0 bytes of graph
+    with caplog.at_level(logging.WARNING):
+        model = run_component(serving, tmp_path / "out")
+    assert model.get_string_custom_property(VERSION_PROPERTY) == "100"
+    assert same_files(baseline_dir(model), good)
+    assert any("version 200" in m and "does not load" in m for m in caplog.messages)
 
 
 def test_nothing_served_yet_marks_the_baseline_absent(tmp_path):
     model = run_component(tmp_path / "never-pushed", tmp_path / "out")
     assert model.get_int_custom_property(ABSENT_PROPERTY) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_every_version_broken_marks_the_baseline_absent_with_a_warning(tmp_path, tiny_models, caplog):
+    serving = tmp_path / "serving"
+    plant(serving, 100, tiny_models(0.2), empty_graph=True)
+    plant(serving, 200, tiny_models(0.7), empty_graph=True)
+    with caplog.at_level(logging.WARNING, logger="imdb.baseline"):
+        model = run_component(serving, tmp_path / "out")
+    assert model.get_int_custom_property(ABSENT_PROPERTY) == 1
+    assert not model.has_custom_property(VERSION_PROPERTY) and not (tmp_path / "out").exists()
+    assert "none of the 2 complete versions" in " ".join(caplog.messages)

@@ -13,7 +13,9 @@ from kubeflow.local_harness import ArtifactRegistry, HarnessError, _check_parame
 from corpus import write_aclimdb
 
 TINY = dict(vocab_size=100, oov_buckets=10, max_tokens=40, embedding_dim=16, gru_units=8, epochs=1,
-            steps_per_epoch=5, batch_size=32, accuracy_threshold=0.0)
+            steps_per_epoch=5, batch_size=32, accuracy_threshold=0.0, auc_threshold=0.0, min_train_examples=50,
+            min_eval_examples=5, canaries=[["a film", None]],  # a barely trained model: only robustness canaries
+            canary_max_seconds=30.0)
 RESOLVER = "latest_blessed_model_resolver"
 # The two filters TFX 1.16 compiles the latest-blessed-model resolver into (step_builder.py).
 BLESSING_FILTER = 'schema_title="tfx.ModelBlessing" AND state=LIVE AND metadata.blessed.number_value=1'
@@ -78,8 +80,9 @@ def test_oss_run_executes_every_task_to_a_pushed_servable_model(oss_runs):
     first = oss_runs["first"]
     assert {name: result.how for name, result in first.results.items()} == {name: "executed" for name in (
         "ImdbExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator", "DataValidationGate",
-        "Transform", "Trainer", "LatestServedModel", "Evaluator", "Pusher")}
-    assert metadata(first, "Evaluator", "blessing")["blessed"] == 1
+        "Transform", "Trainer", "LatestServedModel", "Evaluator", "BlessingGate", "ServingCanary", "Pusher")}
+    assert metadata(first, "BlessingGate", "blessing")["blessed"] == 1
+    assert metadata(first, "ServingCanary", "blessing")["blessed"] == 1
     pushed = metadata(first, "Pusher", "pushed_model")
     assert pushed["pushed"] == 1 and len(oss_runs["versions_after_first"]) == 1
     predictor = Predictor(newest_model_dir(oss_runs["config"].resolved_serving_dir))
@@ -109,13 +112,20 @@ def test_first_run_has_no_baseline_so_only_the_absolute_threshold_applies(oss_ru
 def test_second_run_blesses_against_the_served_model_and_pushes_nothing_new(oss_runs):
     first, second = oss_runs["first"], oss_runs["second"]
     how = {name: result.how for name, result in second.results.items()}
-    assert how == {**{name: "cached" for name in how}, "LatestServedModel": "executed",
-                   "Evaluator": "executed", "Pusher": "executed"}
+    reads_the_bucket = ("LatestServedModel", "DataValidationGate", "BlessingGate")  # uncached on purpose
+    assert how == {**{name: "cached" for name in how}, **{name: "executed" for name in reads_the_bucket},
+                   "Evaluator": "executed", "ServingCanary": "executed", "Pusher": "executed"}
     baseline = second.results["LatestServedModel"].outputs["baseline_model"][0]
     assert baseline["metadata"]["served_version"] == oss_runs["versions_after_first"][0]
-    blessing = metadata(second, "Evaluator", "blessing")
-    assert blessing["baseline_model"] == baseline["uri"] and blessing["baseline_model_id"] == baseline["name"]
-    assert blessing["blessed"] == 1  # the same model: no worse than the baseline by more than the margin
+    assert "typed input baseline_model as tfx.Model" in log_text(second, "Evaluator")
+    gate = second.results["BlessingGate"].outputs["blessing"][0]
+    assert gate["metadata"]["blessed"] == 1  # the same model: no worse than the served one by more than the margin
+    with open(os.path.join(gate["uri"], "blessing_rules.json"), encoding="utf-8") as handle:
+        ratchet = [rule for rule in json.load(handle) if rule["kind"] == "ratchet" and rule["metric"] == "accuracy"]
+    assert ratchet[0]["passed"] and "measured today on this eval split" in ratchet[0]["sentence"]
+    served = os.path.join(oss_runs["config"].resolved_serving_dir, oss_runs["versions_after_first"][0])
+    assert os.path.isfile(os.path.join(served, "assets.extra", "blessing_metrics.json"))  # the next bar
+    assert os.path.isfile(os.path.join(served, "assets.extra", "train_statistics.pb"))    # the next drift reference
     assert metadata(second, "Pusher", "pushed_model")["already_serving"] == 1
     assert sorted(os.listdir(oss_runs["config"].resolved_serving_dir)) == oss_runs["versions_after_first"]
     assert second.results["Trainer"].outputs == first.results["Trainer"].outputs  # served from the cache
@@ -134,7 +144,7 @@ def test_vertex_mode_keeps_types_answers_resolvers_and_pushes(vertex_run):
     assert "executor input needed no repair" in log_text(vertex_run, "StatisticsGen")
     stats = vertex_run.results["StatisticsGen"].outputs["statistics"][0]
     assert stats["name"].startswith("projects/local/") and json.loads(stats["metadata"]["split_names"])
-    assert metadata(vertex_run, "Evaluator", "blessing")["blessed"] == 1
+    assert metadata(vertex_run, "BlessingGate", "blessing")["blessed"] == 1
     assert metadata(vertex_run, "Pusher", "pushed_model")["pushed"] == 1
     assert any(os.path.isfile(os.path.join(vertex_run.serving_dir, v, "saved_model.pb"))
                for v in os.listdir(vertex_run.serving_dir))

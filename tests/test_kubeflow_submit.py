@@ -207,11 +207,21 @@ def test_server_refusal_reaches_the_user_as_one_sentence(api, package, monkeypat
 def test_token_comes_from_the_environment_and_never_enters_the_request_body(api, package, monkeypatch):
     host, requests = api
     monkeypatch.setenv(submit.TOKEN_ENV, "tok-123")
-    submit.submit_kfp(package, "gs://b/r", host, "imdb", "r")
+    # the fake API server is plain http on loopback: the trusted-endpoint case --insecure is for
+    submit.submit_kfp(package, "gs://b/r", host, "imdb", "r", client=submit.kfp_client(host, insecure=True))
     run_request = [(headers, body) for method, url, headers, body in requests if url == "/apis/v2beta1/runs"][0]
     headers = {key.lower(): value for key, value in run_request[0].items()}
     assert headers.get("authorization") == "Bearer tok-123"
     assert "tok-123" not in json.dumps(run_request[1])
+
+
+@pytest.mark.parametrize("variable, value", [("TOKEN_ENV", "tok-123"), ("SA_TOKEN_PATH_ENV", "/var/run/token")])
+def test_a_token_is_never_sent_over_plain_http(api, package, monkeypatch, variable, value):
+    host, requests = api
+    monkeypatch.setenv(getattr(submit, variable), value)
+    with pytest.raises(UserError, match=rf"Refusing to send the KFP token from .* to {host}, which is not https"):
+        submit.submit_kfp(package, "gs://b/r", host, "imdb", "r")
+    assert requests == []
 
 
 def test_local_or_missing_pipeline_root_is_refused(api, package):

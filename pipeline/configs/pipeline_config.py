@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
@@ -63,6 +64,7 @@ class PipelineConfig:
     gru_units: int = _setting(128, "units of each GRU layer")
     pretrained_embeddings: Optional[str] = _setting(None, "GloVe/word2vec text file to initialise the GRU embedding")
     hub_handle: Optional[str] = _setting(None, "TF Hub URL or local module folder (needed by --model hub)")
+    hub_sha256: Optional[str] = _setting(None, "SHA-256 the Hub module's content must have (imdb-pipeline hub digest DIR)")
     hub_trainable: bool = _setting(False, "fine-tune the Hub module's embedding")
     epochs: int = _setting(3, "most epochs to train (early stopping may end sooner)")
     steps_per_epoch: Optional[int] = _setting(None, "cap on steps per epoch (default: the whole train split)")
@@ -78,7 +80,10 @@ class PipelineConfig:
     baseline_margin: float = _setting(
         0.01, "how much worse than the best recently served model (accuracy and AUC) is still blessed")
     min_slice_examples: int = _setting(50, "slices with fewer eval reviews are reported but not gated")
-    canary_max_seconds: float = _setting(5.0, "longest the serving canaries may take in a fresh process")
+    canary_max_seconds: float = _setting(5.0, "longest the serving canaries' call may take in a fresh process")
+    canaries: List[List[Any]] = _setting(
+        [], "[text, expected label 1/0 or null] pairs the candidate must get right before a push "
+            "(empty: built-in clear IMDB reviews); set it in a --config file")
 
     # Pusher
     keep_versions: int = _setting(5, "complete model versions kept in the serving folder (the newest is never removed)")
@@ -125,6 +130,8 @@ class PipelineConfig:
             problems.append("steps_per_epoch must be at least 1 when set")
         if not self.learning_rate > 0:
             problems.append("learning_rate must be positive")
+        if self.hub_sha256 is not None and not re.fullmatch(r"[0-9a-f]{64}", self.hub_sha256):
+            problems.append("hub_sha256 must be 64 lower-case hexadecimal characters")
         if self.baseline_margin < 0:
             problems.append("baseline_margin must not be negative")
         for name in ("min_label_fraction", "label_drift_threshold", "length_drift_threshold"):
