@@ -49,7 +49,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         flag, kind = "--" + name.replace("_", "-"), _flag_type(fields[name])
         default = defaults[name]
         shown = "none" if default is None else ("on" if default is True else "off" if default is False else default)
-        text = f"{PipelineConfig.help(name)} (default: {shown})"
+        text = PipelineConfig.help(name)
+        text += "" if "(default" in text else f" (default: {shown})"
         if kind is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
         elif name == "model":
@@ -170,7 +171,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     handlers = {"run": command_run, "predict": command_predict, "data": command_data}
     handler = getattr(args, "handler", None) or handlers[args.command]
     console = (contextlib.nullcontext() if args.command in ("run", "data")
-               else console_and_log(_command_log(args.command), verbose=args.verbose))
+               else console_and_log(_command_log(args.command), verbose=args.verbose, to_stderr=True))
     try:
         with console:
             return handler(args)

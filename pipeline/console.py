@@ -80,32 +80,36 @@ def _absl_handler() -> logging.Handler:
 
 
 @contextlib.contextmanager
-def console_and_log(log_path: str, verbose: bool = False, out: Optional[TextIO] = None) -> Iterator[str]:
-    """Everything to `log_path`; to `out` (default stdout) only what a person needs (see above)."""
+def console_and_log(log_path: str, verbose: bool = False, out: Optional[TextIO] = None,
+                    to_stderr: bool = False) -> Iterator[str]:
+    """Everything to `log_path`; to the terminal only what a person needs (see above): on `out`
+    (default stdout), or on stderr with `to_stderr` (for commands whose stdout is their data)."""
     os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
     root = logging.getLogger()
     saved_level = root.level
     saved_levels = {handler: handler.level for handler in root.handlers + [_absl_handler()]}
     file_handler = logging.FileHandler(log_path, encoding="utf-8")
     file_handler.setFormatter(logging.Formatter(LOG_FORMAT))
-    console = logging.StreamHandler(out or sys.stdout)
-    console.addFilter(_ConsoleFilter(verbose))
-    console.setFormatter(_ConsoleFormatter())
     for handler in saved_levels:  # handlers installed by libraries would print to the terminal
         handler.setLevel(_SILENT)
     root.setLevel(logging.INFO)
     root.addHandler(file_handler)
-    root.addHandler(console)
     logging.captureWarnings(True)
-    native = contextlib.nullcontext() if verbose else _native_stderr_to(log_path)
+    console = None
     try:
-        with native:
+        with contextlib.nullcontext() if verbose else _native_stderr_to(log_path):
+            # Made inside: with to_stderr it must write to the terminal, not to the redirected fd 2.
+            console = logging.StreamHandler(sys.stderr if to_stderr else out or sys.stdout)
+            console.addFilter(_ConsoleFilter(verbose))
+            console.setFormatter(_ConsoleFormatter())
+            root.addHandler(console)
             yield log_path
     finally:
         logging.captureWarnings(False)
         for handler in (file_handler, console):
-            root.removeHandler(handler)
-            handler.close()
+            if handler is not None:
+                root.removeHandler(handler)
+                handler.close()
         for handler, level in saved_levels.items():
             handler.setLevel(level)
         root.setLevel(saved_level)

@@ -64,7 +64,7 @@ def input_fingerprint(data_root: str) -> str:
     for root, dirs, files in os.walk(data_root):
         dirs[:] = sorted(d for d in dirs if d != "unsup")
         for name in sorted(files):
-            stat = os.stat(os.path.join(root, name))
+            stat = os.lstat(os.path.join(root, name))  # a dangling link is data ExampleGen reports, not a crash
             digest.update(f"{os.path.relpath(os.path.join(root, name), data_root)}:{stat.st_size}:"
                           f"{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]

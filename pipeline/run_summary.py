@@ -90,7 +90,10 @@ def build_summary(store: metadata_store.MetadataStore, executions: Dict[str, Dic
         report = output_artifacts(store, example_gen["execution_id"]).get("ingestion_report")
         ingestion = _read_json(report[0].uri + "/ingestion_report.json") if report else None
         if ingestion:
-            summary["data"] = {k: ingestion[k] for k in ("examples_per_split", "rejected", "rejected_by_reason")}
+            summary["data"] = {k: ingestion.get(k) for k in ("examples_per_split", "seen", "rejected",
+                                                             "rejected_by_reason", "notes")}
+            summary["data"]["duplicates_dropped"] = (ingestion.get("duplicates_dropped") or {}).get("count", 0)
+            summary["data"]["ignored"] = (ingestion.get("ignored") or {}).get("count", 0)
     trainer = executions.get("Trainer", {})
     if trainer.get("execution_id"):
         model_run = output_artifacts(store, trainer["execution_id"]).get("model_run")
@@ -136,7 +139,10 @@ def format_summary(summary: Dict[str, Any]) -> str:
     if "data" in summary:
         data = summary["data"]
         lines.append(f"  data: {', '.join(f'{k} {v}' for k, v in data['examples_per_split'].items())}; "
-                     f"rejected {data['rejected']}" + (f" {data['rejected_by_reason']}" if data["rejected"] else ""))
+                     f"rejected {data['rejected']}" + (f" {data['rejected_by_reason']}" if data["rejected"] else "")
+                     + f"; duplicates dropped {data.get('duplicates_dropped', 0)}; other files ignored "
+                       f"{data.get('ignored', 0)}")
+        lines.extend(f"  note: {note}" for note in data.get("notes") or [])
     metrics = summary.get("eval_metrics", {})
     if metrics.get("overall"):
         shown = ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics["overall"].items())

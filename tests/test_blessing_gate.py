@@ -192,9 +192,15 @@ def run_gate(tmp_path, evaluation, serving, **settings):
     evaluation_artifact.uri = evaluation
     blessing = standard_artifacts.ModelBlessing()
     blessing.uri = str(tmp_path / "blessing")
+    statistics = standard_artifacts.ExampleStatistics()  # the train split's, carried into the push
+    statistics.uri, statistics.split_names = str(tmp_path / "statistics"), '["train"]'
+    (tmp_path / "statistics" / "Split-train").mkdir(parents=True, exist_ok=True)
+    (tmp_path / "statistics" / "Split-train" / "FeatureStats.pb").write_bytes(b"train statistics")
     params = dict(FLOORS, serving_dir=str(serving), recent_versions=5, **settings)
     BlessingGate.EXECUTOR_SPEC.executor_class().Do(
-        {"evaluation": [evaluation_artifact], "model": [model]}, {"blessing": [blessing]}, params)
+        {"evaluation": [evaluation_artifact], "model": [model], "statistics": [statistics]},
+        {"blessing": [blessing]}, params)
+    assert (tmp_path / "blessing" / "train_statistics.pb").read_bytes() == b"train statistics"
     return blessing
 
 
