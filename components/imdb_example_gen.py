@@ -252,8 +252,10 @@ def _check(summary: Dict[str, Any], report_path: str) -> None:
     if summary["rejected_fraction"] > summary["max_rejected_fraction"]:
         raise UserError(
             f"{summary['rejected']} of {reviews} reviews "
-            f"({summary['rejected_fraction']:.1%}) could not be read, more than the allowed "
-            f"{summary['max_rejected_fraction']:.1%}; the list is in {summary['rejected_list']}.")
+            f"({summary['rejected_fraction']:.1%}) were rejected ("
+            + ", ".join(f"{reason}: {count}" for reason, count in sorted(summary["rejected_by_reason"].items()))
+            + f"), more than the allowed {summary['max_rejected_fraction']:.1%} (--max-rejected-fraction); "
+            f"the list is in {summary['rejected_list']}.")
     empty = [split for split in ("train", "eval") if not summary["examples_per_split"].get(split)]
     if empty:
         raise UserError(f"The {' and '.join(empty)} split came out empty; the input has too few reviews "

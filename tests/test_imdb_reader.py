@@ -215,5 +215,5 @@ def test_executor_fails_when_too_many_files_are_broken(tmp_path):
     base = write_aclimdb(tmp_path / "data", n_train=20, n_test=0)
     for index in range(3):
         (base / "train" / "pos" / f"90{index}_9.txt").write_bytes(b"\xff")
-    with pytest.raises(UserError, match=r"3 of 23 reviews \(13.0%\) could not be read"):
+    with pytest.raises(UserError, match=r"3 of 23 reviews \(13.0%\) were rejected \(not UTF-8: 3\), more than the allowed 5.0% \(--max-rejected-fraction\)"):
         _run_executor(base, tmp_path / "out", max_rejected_fraction=0.05)

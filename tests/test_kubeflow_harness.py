@@ -132,6 +132,7 @@ def test_second_run_blesses_against_the_served_model_and_pushes_nothing_new(oss_
 
 
 @pytest.mark.e2e
+@pytest.mark.slow  # a whole third harness run (~6 min on 2 cores); the vertex spec is still compiled and checked
 def test_vertex_mode_keeps_types_answers_resolvers_and_pushes(vertex_run):
     """The whole Vertex-mode run: typed inputs (no repair needed), the Resolver answered from the
     artifact registry (nothing blessed yet), and a blessed model pushed."""
