@@ -35,7 +35,6 @@ can be shared by several workdirs, and on Kubeflow nothing serialises two pipeli
 from __future__ import annotations
 
 import datetime
-import hashlib
 import logging
 import os
 import secrets
@@ -52,6 +51,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, json_utils, proto_utils
 
 from components import serving_dir as sd
+from models.digest import content_digest
 from models.errors import UserError
 
 log = logging.getLogger("imdb.pusher")
@@ -94,14 +94,9 @@ def _is_own_file(relative: str) -> bool:
 
 
 def model_digest(model_dir: str) -> str:
-    """SHA-256 over the relative paths and bytes of a SavedModel folder's files (the push's own
-    marker and in-progress files left out, so a served version and its source digest alike)."""
-    digest = hashlib.sha256()
-    for relative in sorted(r for r in _relative_files(model_dir) if not _is_own_file(r)):
-        digest.update(relative.encode())
-        with fileio.open(os.path.join(model_dir, relative), "rb") as handle:
-            digest.update(handle.read())
-    return digest.hexdigest()
+    """The SavedModel folder's content digest, the push's own files (marker, in-progress file,
+    release notes) left out, so a served version and its source digest alike."""
+    return content_digest(model_dir.rstrip("/"), skip=_is_own_file)
 
 
 def copy_tree(source: str, target: str) -> int:
@@ -201,7 +196,7 @@ def push(model_path: str, serving_dir: str, digest: str, release_dir: Optional[s
     finished = now()
     sd.write_marker(final, {
         "format": sd.MARKER_FORMAT, "version": str(version), "model_digest": digest,
-        "digest_algorithm": "sha256 over each file's relative path and bytes, in path order, push files excluded",
+        "digest_algorithm": "sha256 over each file's relative path, a NUL and its bytes, in path order, push files excluded",
         "source_uri": model_path, "files": files,
         "pushed_at": datetime.datetime.fromtimestamp(finished, datetime.timezone.utc).isoformat(timespec="seconds"),
         "pushed_at_unix": round(finished, 3),
