@@ -38,7 +38,9 @@ RULES_FILE = "blessing_rules.json"
 METRICS_FILE, STATISTICS_FILE = RELEASE_FILES
 SERVED_METRICS_PATH = f"{EXTRA_DIR}/{METRICS_FILE}"  # inside <serving>/<version>/, copied by the Pusher
 GATED_METRICS = ("accuracy", "auc")
-_TFMA_NAMES = {"binary_accuracy": "accuracy", "auc": "auc", "example_count": "example_count"}
+# What is read of TFMA's output (also for the run summary): the gated metrics and the reported ones.
+_TFMA_NAMES = {"binary_accuracy": "accuracy", "auc": "auc", "example_count": "example_count",
+               "precision": "precision", "recall": "recall"}
 _LABELS = {"accuracy": "accuracy", "auc": "AUC"}
 _TOLERANCE = 1e-9  # 0.88 - 0.01 is 0.8699999999999999: a candidate at 0.87 is on the bar, not below it
 

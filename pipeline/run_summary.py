@@ -7,17 +7,15 @@ artifacts and turns them into plain numbers and sentences.
 from __future__ import annotations
 
 import json
-import math
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from components.blessing_gate import evaluation_metrics
+
 SUMMARY_FILE = "run_summary.json"
-BASELINE_MODEL = "baseline"     # TFMA's name for the Evaluator's baseline model
-_METRIC_NAMES = {"example_count": "example_count", "binary_accuracy": "accuracy", "auc": "auc",
-                 "precision": "precision", "recall": "recall"}
 
 
 def output_artifacts(store: metadata_store.MetadataStore, execution_id: int) -> Dict[str, List[Any]]:
@@ -38,39 +36,6 @@ def _custom(artifact, name: str, default=None):
     value = artifact.custom_properties[name]
     kind = value.WhichOneof("value")
     return getattr(value, kind) if kind else default
-
-
-def _clean(value: Any) -> Any:
-    return None if isinstance(value, float) and math.isnan(value) else value
-
-
-def evaluation_metrics(evaluation_uri: str, model_name: Optional[str] = None) -> Optional[Dict[str, Any]]:
-    """{'overall': {...}, 'by_length_bucket': {bucket: {...}}} of one model of a TFMA evaluation
-    (the candidate when None), or None when the evaluation has no such model."""
-    import tensorflow_model_analysis as tfma  # pylint: disable=import-outside-toplevel  (TF: seconds)
-
-    try:
-        result = tfma.load_eval_result(evaluation_uri, model_name=model_name)
-    except IndexError:  # TFMA's way of saying "no metrics for that model name"
-        return None
-    overall: Dict[str, Any] = {}
-    by_bucket: Dict[str, Dict[str, Any]] = {}
-    for slice_key, metrics in result.slicing_metrics:
-        flat = {}
-        for output in metrics.values():
-            for sub in output.values():
-                for name, value in sub.items():
-                    if name in _METRIC_NAMES and isinstance(value, dict) and "doubleValue" in value:
-                        flat[_METRIC_NAMES[name]] = _clean(value["doubleValue"])
-        if "example_count" in flat:
-            flat["example_count"] = int(flat["example_count"])
-        if not slice_key:
-            overall = flat
-        else:
-            by_bucket[str(dict(slice_key).get("length_bucket", slice_key))] = flat
-    if not overall and not by_bucket:
-        return None
-    return {"overall": overall, "by_length_bucket": dict(sorted(by_bucket.items()))}
 
 
 def _read_json(uri: str) -> Optional[Dict[str, Any]]:
@@ -108,8 +73,7 @@ def build_summary(store: metadata_store.MetadataStore, executions: Dict[str, Dic
     evaluator = executions.get("Evaluator", {})
     if evaluator.get("execution_id"):
         evaluation = output_artifacts(store, evaluator["execution_id"])["evaluation"][0].uri
-        summary["eval_metrics"] = evaluation_metrics(evaluation) or {"overall": {}, "by_length_bucket": {}}
-        summary["baseline_metrics"] = evaluation_metrics(evaluation, model_name=BASELINE_MODEL)
+        summary["eval_metrics"], summary["baseline_metrics"] = evaluation_metrics(evaluation)
     gate = executions.get("BlessingGate", {})
     if gate.get("execution_id"):
         blessing = output_artifacts(store, gate["execution_id"])["blessing"][0]
