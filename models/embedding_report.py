@@ -34,14 +34,15 @@ rows V+1.. = OOV buckets (ignored here).
 
 Outputs in ``out_dir``: ``embedding_report.png`` (chart), ``embedding_report.html`` (self-contained,
 PNG embedded as base64) and ``embedding_report.json`` (the numbers, every frequent word included).
-``out_dir`` may also be a ``tf.io.gfile`` URL (``gs://...``): the files are written locally, then copied.
+``out_dir`` is a local path or any ``tf.io.gfile`` URI (``gs://...``, ``s3://...``): every file is written
+through ``tf.io.gfile`` (the chart is rendered into memory first), so local folders and object stores behave alike.
 """
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
-import tempfile
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
@@ -207,32 +208,26 @@ def write_report(embedding_matrix: np.ndarray, vocabulary: Sequence[str], out_di
     saved = {**report, "direction": [float(x) for x in unit],
              "words_columns": ["word", "position"] + (["score"] if scores is not None else []),
              "words": words_table}
-    if "://" in out_dir:  # e.g. a gs:// model-run folder on Kubeflow: write locally, then copy
-        import tensorflow as tf  # pylint: disable=import-outside-toplevel
-
-        with tempfile.TemporaryDirectory(prefix="embedding_report-") as scratch:
-            _write_files(report, saved, sorted_positions, scratch)
-            tf.io.gfile.makedirs(out_dir)
-            for name in (PNG_NAME, HTML_NAME, JSON_NAME):
-                tf.io.gfile.copy(os.path.join(scratch, name), os.path.join(out_dir, name), overwrite=True)
-    else:
-        _write_files(report, saved, sorted_positions, out_dir)
+    _write_files(report, saved, sorted_positions, out_dir)
     return report
 
 
 def _write_files(report: dict, saved: dict, sorted_positions: np.ndarray, folder: str) -> None:
-    os.makedirs(folder, exist_ok=True)
-    png = os.path.join(folder, PNG_NAME)
-    _plot(report, sorted_positions, png)
-    with open(png, "rb") as handle:
-        png_b64 = base64.b64encode(handle.read()).decode("ascii")
-    with open(os.path.join(folder, HTML_NAME), "w", encoding="utf-8") as handle:
-        handle.write(_html(report, png_b64))
-    with open(os.path.join(folder, JSON_NAME), "w", encoding="utf-8") as handle:
-        json.dump(saved, handle, indent=1)
+    """The three files, through tf.io.gfile: `folder` may be local, gs://, s3://, ..."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel  (format_report's readers need no TF)
+
+    tf.io.gfile.makedirs(folder)
+    png = _plot(report, sorted_positions)
+    with tf.io.gfile.GFile(os.path.join(folder, PNG_NAME), "wb") as handle:
+        handle.write(png)
+    with tf.io.gfile.GFile(os.path.join(folder, HTML_NAME), "w") as handle:
+        handle.write(_html(report, base64.b64encode(png).decode("ascii")))
+    with tf.io.gfile.GFile(os.path.join(folder, JSON_NAME), "w") as handle:
+        handle.write(json.dumps(saved, indent=1))
 
 
-def _plot(report: dict, sorted_positions: np.ndarray, path: str) -> None:
+def _plot(report: dict, sorted_positions: np.ndarray) -> bytes:
+    """The chart as PNG bytes."""
     # A bare Figure renders with the Agg canvas and leaves pyplot's global state and backend alone.
     from matplotlib.figure import Figure  # pylint: disable=import-outside-toplevel
 
@@ -315,7 +310,9 @@ def _plot(report: dict, sorted_positions: np.ndarray, path: str) -> None:
            f"{report['n_words']:,} most frequent words; highlighted: probe words; pN = percentile rank among them"
     fig.text(0.5, 0.005, note, ha="center", va="bottom", fontsize=8, color="#555555")
     fig.subplots_adjust(left=0.17, right=0.97, top=1 - 0.8 / height, bottom=0.75 / height)
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    return buffer.getvalue()
 
 
 def _short_method(report: dict) -> str:

@@ -23,10 +23,8 @@ import gzip
 import json
 import os
 import re
-import shutil
 import tempfile
-from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Sequence, Union
 
 import numpy as np
 import tensorflow as tf
@@ -41,6 +39,8 @@ MODULE_INFO_NAME = "module_info.json"
 # so distinct unknown words stay distinguishable even when the module is frozen.
 OOV_INIT_SCALE = 0.1
 
+PathLike = Union[str, os.PathLike]  # a local path or a URI (gs://, s3://); os.PathLike: callers' pathlib.Path
+
 
 def _text_lines(path: str) -> Iterator[str]:
     """Lines of a file at any URI tf.io.gfile knows (local, gs://, s3://), gunzipped for .gz."""
@@ -49,7 +49,7 @@ def _text_lines(path: str) -> Iterator[str]:
             yield line.decode("utf-8", errors="replace")
 
 
-def read_word_vectors(path: str | Path, top_n: int | None = None) -> tuple[list[str], np.ndarray]:
+def read_word_vectors(path: PathLike, top_n: int | None = None) -> tuple[list[str], np.ndarray]:
     """Reads GloVe/word2vec TEXT vectors (``word v1 ... vD``; optional ``N D`` header; ``.gz`` ok).
 
     Reads at most ``top_n`` vector lines (the files are frequency-sorted, so that keeps the most
@@ -58,7 +58,7 @@ def read_word_vectors(path: str | Path, top_n: int | None = None) -> tuple[list[
     first (most frequent) vector. Raises UserError for a missing file, ragged or non-numeric
     lines (naming the line number) or a file without usable vectors.
     """
-    path = str(path)
+    path = os.fspath(path)
     if not tf.io.gfile.exists(path) or tf.io.gfile.isdir(path):
         raise UserError(f"Word-vector file {path} does not exist.")
     if top_n is not None and top_n < 1:
@@ -161,29 +161,62 @@ def _check_words(words: Sequence[str]) -> list[str]:
     return words
 
 
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _upload_tree(local_dir: str, target: str) -> None:
+    """Copies a finished local folder to `target` (any tf.io.gfile URI), file by file.
+
+    module_info.json goes first, so an interrupted upload is still recognised as an earlier module
+    and a rebuild may replace it; saved_model.pb goes last, so nothing looks loadable before the
+    variables and assets are all there."""
+    files = sorted((os.path.relpath(os.path.join(root, name), local_dir)
+                    for root, _, names in tf.io.gfile.walk(local_dir) for name in names),
+                   key=lambda rel: (rel != MODULE_INFO_NAME, rel == "saved_model.pb", rel))
+    tf.io.gfile.makedirs(target)
+    for rel in files:
+        tf.io.gfile.makedirs(os.path.dirname(os.path.join(target, rel)))
+        tf.io.gfile.copy(os.path.join(local_dir, rel), os.path.join(target, rel), overwrite=True)
+
+
 def _save_module(
     words: Sequence[str],
     table: np.ndarray,
     num_oov_buckets: int,
-    export_dir: str | Path,
+    export_dir: PathLike,
     info: dict,
-) -> Path:
-    """Writes the SavedModel via a scratch directory, so a failed build leaves no half module."""
-    export_dir = Path(export_dir)
-    if export_dir.exists() and (not export_dir.is_dir() or (
-        any(export_dir.iterdir()) and not (export_dir / MODULE_INFO_NAME).exists()
+) -> PathLike:
+    """Writes the SavedModel to `export_dir` (a local path or a gs://, s3:// URI), built completely
+    in a scratch folder first, so a failed build leaves no half module and an earlier one untouched.
+
+    Local `export_dir`: the scratch folder is a sibling (same filesystem), and the finished module
+    replaces the earlier one by a directory rename (the earlier one is renamed aside just before).
+    A URI: object stores have no directory rename (gs:// and s3:// "rename" copies each object),
+    so the module is built in a local temporary folder and then uploaded file by file after the
+    earlier module is removed; a reader during the upload, or a crash in it, can see a partial
+    module (no saved_model.pb yet, see `_upload_tree`). Returns `export_dir` as given.
+    """
+    target = os.fspath(export_dir)
+    target = target.rstrip("/") or target
+    if tf.io.gfile.exists(target) and (not tf.io.gfile.isdir(target) or (
+        tf.io.gfile.listdir(target) and not tf.io.gfile.exists(os.path.join(target, MODULE_INFO_NAME))
     )):
         raise UserError(
-            f"{export_dir} exists and is not an earlier module; choose an empty directory."
+            f"{target} exists and is not an earlier module; choose an empty directory."
         )
-    export_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".hub_module-", dir=export_dir.parent) as scratch:
-        vocab_file = Path(scratch) / "src" / VOCAB_ASSET_NAME  # saving copies it into assets/
-        vocab_file.parent.mkdir()
-        vocab_file.write_text("".join(w + "\n" for w in words), encoding="utf-8")
-        module = _TextEmbedding(str(vocab_file), len(words), table, num_oov_buckets)
-        out = Path(scratch) / "module"
-        tf.saved_model.save(module, str(out), signatures={"serving_default": module.serve})
+    local = _is_local(target)
+    parent = os.path.dirname(target)
+    if parent:
+        tf.io.gfile.makedirs(parent)
+    with tempfile.TemporaryDirectory(prefix=".hub_module-", dir=(parent or ".") if local else None) as scratch:
+        vocab_file = os.path.join(scratch, "src", VOCAB_ASSET_NAME)  # saving copies it into assets/
+        tf.io.gfile.makedirs(os.path.dirname(vocab_file))
+        with tf.io.gfile.GFile(vocab_file, "w") as handle:
+            handle.write("".join(w + "\n" for w in words))
+        module = _TextEmbedding(vocab_file, len(words), table, num_oov_buckets)
+        out = os.path.join(scratch, "module")
+        tf.saved_model.save(module, out, signatures={"serving_default": module.serve})
         info = {
             "dim": int(table.shape[1]),
             "vocab_size": len(words),
@@ -193,22 +226,37 @@ def _save_module(
             "output": "[batch, dim] float32",
             **info,
         }
-        (out / MODULE_INFO_NAME).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-        if export_dir.exists():
-            shutil.rmtree(export_dir)
-        shutil.move(str(out), str(export_dir))
+        with tf.io.gfile.GFile(os.path.join(out, MODULE_INFO_NAME), "w") as handle:
+            handle.write(json.dumps(info, indent=2) + "\n")
+        if local:
+            # The earlier module is renamed aside into the scratch folder (deleted with it), so the
+            # folder is missing only between two renames, and comes back if the second one fails.
+            aside = None
+            if tf.io.gfile.exists(target):
+                aside = os.path.join(scratch, "earlier")
+                tf.io.gfile.rename(target, aside)
+            try:
+                tf.io.gfile.rename(out, target)
+            except BaseException:
+                if aside is not None:
+                    tf.io.gfile.rename(aside, target)
+                raise
+        else:
+            if tf.io.gfile.exists(target):
+                tf.io.gfile.rmtree(target)
+            _upload_tree(out, target)
     return export_dir
 
 
 def build_module(
     words: Sequence[str],
     vectors: np.ndarray,
-    export_dir: str | Path,
+    export_dir: PathLike,
     num_oov_buckets: int,
     seed: int = 0,
     *,
     source: str = "in-memory vectors",
-) -> Path:
+) -> PathLike:
     """Saves a module for pretrained vectors (row i = ``words[i]``) plus seeded random OOV rows.
 
     Writes ``export_dir/assets/vocab.txt`` (the table's keys, one a line) and
@@ -231,11 +279,11 @@ def build_module(
 
 
 def build_module_from_word_vectors(
-    path: str | Path,
-    export_dir: str | Path,
+    path: PathLike,
+    export_dir: PathLike,
     num_oov_buckets: int,
     top_n: int | None = None,
-) -> Path:
+) -> PathLike:
     """Reads a GloVe/word2vec text file and saves it as a module (see ``read_word_vectors``)."""
     words, vectors = read_word_vectors(path, top_n=top_n)
     source = f"{os.path.basename(str(path))}" + (f" (top {top_n} lines)" if top_n else "")
@@ -245,10 +293,10 @@ def build_module_from_word_vectors(
 def build_module_from_trained_embedding(
     embedding_matrix: np.ndarray,
     vocabulary: Sequence[str],
-    export_dir: str | Path,
+    export_dir: PathLike,
     num_oov_buckets: int,
     padding_row: bool = True,
-) -> Path:
+) -> PathLike:
     """Saves the masked GRU's learned table as a module, OOV rows included.
 
     The GRU's ids are tf.Transform's vocabulary ids shifted by one (``padding_row``): row 0 is

@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import time
-from pathlib import Path
 
 from models.features import VOCABULARY_NAME
 from models.errors import UserError
@@ -72,14 +71,17 @@ def add_commands(subparsers) -> argparse.ArgumentParser:
     return hub
 
 
-def _usage_hint(module_dir: Path) -> str:
-    return f"use it with: imdb-pipeline run --model hub --hub-handle {module_dir.resolve()}"
+def _usage_hint(module_dir: str) -> str:
+    shown = module_dir if "://" in module_dir else os.path.abspath(module_dir)
+    return f"use it with: imdb-pipeline run --model hub --hub-handle {shown}"
 
 
-def _describe(module_dir: Path, seconds: float) -> str:
+def _describe(module_dir: str, seconds: float) -> str:
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from models.hub_module import MODULE_INFO_NAME  # pylint: disable=import-outside-toplevel
 
-    info = json.loads((module_dir / MODULE_INFO_NAME).read_text(encoding="utf-8"))
+    with tf.io.gfile.GFile(os.path.join(module_dir, MODULE_INFO_NAME)) as handle:
+        info = json.loads(handle.read())
     return (f"module written to {module_dir}: {info['dim']} dimensions, {info['vocab_size']:,} words "
             f"+ {info['num_oov_buckets']:,} OOV buckets, from {info['source']} ({seconds:.1f}s)")
 
@@ -90,13 +92,15 @@ def command_hub_build(args: argparse.Namespace) -> int:
     started = time.time()
     module_dir = build_module_from_word_vectors(args.vectors, args.out, num_oov_buckets=args.oov_buckets,
                                                 top_n=args.top_n)
-    print(_describe(Path(module_dir), time.time() - started))
-    print(_usage_hint(Path(module_dir)))
+    print(_describe(str(module_dir), time.time() - started))
+    print(_usage_hint(str(module_dir)))
     return 0
 
 
-def _read_vocabulary(path: Path) -> list:
-    with open(path, "rb") as handle:  # same reading as models.trainer.vocabulary_words
+def _read_vocabulary(path: str) -> list:
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    with tf.io.gfile.GFile(path, "rb") as handle:  # same reading as models.trainer.vocabulary_words
         return [line.rstrip(b"\n").decode("utf-8", errors="replace") for line in handle]
 
 
@@ -124,27 +128,25 @@ def _embedding_variable(loaded, model_dir: str):
                     f"({', '.join(name for name, _ in found)}); export-gru cannot tell which one to use.")
 
 
-def export_gru_embedding(model_dir: str, out_dir: str) -> Path:
+def export_gru_embedding(model_dir: str, out_dir: str) -> str:
     """Builds a text-embedding module at `out_dir` from the masked GRU SavedModel in `model_dir`.
 
     Reads the tf.Transform vocabulary from `<model_dir>/assets/vocabulary` (word i has id i, i.e.
     embedding row i + 1) and the `embedding/embeddings` variable; the rows after padding and the
     vocabulary are the OOV buckets. Returns the module folder.
     """
-    model_path = Path(model_dir)
-    if not (model_path / "saved_model.pb").is_file():
-        raise UserError(f"{model_dir} is not a SavedModel folder (it has no saved_model.pb).")
-    vocab_path = model_path / "assets" / VOCABULARY_ASSET
-    if not vocab_path.is_file():
-        raise UserError(f"The model in {model_dir} has no assets/{VOCABULARY_ASSET} file; export-gru needs a "
-                        "masked GRU exported by this pipeline (with its tf.Transform vocabulary).")
-    vocabulary = _read_vocabulary(vocab_path)
-
     import tensorflow as tf  # pylint: disable=import-outside-toplevel
     from models.hub_module import build_module_from_trained_embedding  # pylint: disable=import-outside-toplevel
 
+    if not tf.io.gfile.exists(os.path.join(model_dir, "saved_model.pb")):
+        raise UserError(f"{model_dir} is not a SavedModel folder (it has no saved_model.pb).")
+    vocab_path = os.path.join(model_dir, "assets", VOCABULARY_ASSET)
+    if not tf.io.gfile.exists(vocab_path):
+        raise UserError(f"The model in {model_dir} has no assets/{VOCABULARY_ASSET} file; export-gru needs a "
+                        "masked GRU exported by this pipeline (with its tf.Transform vocabulary).")
+    vocabulary = _read_vocabulary(vocab_path)
     try:
-        loaded = tf.saved_model.load(str(model_path))
+        loaded = tf.saved_model.load(model_dir)
     except (OSError, ValueError, tf.errors.OpError) as error:
         raise UserError(f"Could not load the SavedModel in {model_dir}: {str(error).splitlines()[0]}") from None
     matrix = _embedding_variable(loaded, model_dir).numpy()
@@ -152,7 +154,7 @@ def export_gru_embedding(model_dir: str, out_dir: str) -> Path:
     if oov_buckets < 0:
         raise UserError(f"The embedding in {model_dir} has {matrix.shape[0]} rows, fewer than padding + the "
                         f"{len(vocabulary)} vocabulary words; the vocabulary asset does not belong to it.")
-    return build_module_from_trained_embedding(matrix, vocabulary, out_dir, num_oov_buckets=oov_buckets)
+    return str(build_module_from_trained_embedding(matrix, vocabulary, out_dir, num_oov_buckets=oov_buckets))
 
 
 def command_hub_export_gru(args: argparse.Namespace) -> int:
@@ -165,8 +167,8 @@ def command_hub_export_gru(args: argparse.Namespace) -> int:
     started = time.time()
     module_dir = export_gru_embedding(model_dir, args.out)
     print(f"exported the learned embedding of {model_dir}")
-    print(_describe(Path(module_dir), time.time() - started))
-    print(_usage_hint(Path(module_dir)))
+    print(_describe(str(module_dir), time.time() - started))
+    print(_usage_hint(str(module_dir)))
     return 0
 
 
