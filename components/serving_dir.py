@@ -134,10 +134,13 @@ def newest_complete_version(serving_dir: str) -> Optional[str]:
 
 
 def load_saved_model(model_dir: str) -> Any:
-    """`tf.saved_model.load` in this process; raises whatever TensorFlow raises."""
+    """`tf.saved_model.load` in this process (from a local copy when on S3: models/storage.py);
+    raises whatever TensorFlow raises."""
     import tensorflow as tf  # pylint: disable=import-outside-toplevel  (readers that list versions need no TF)
 
-    return tf.saved_model.load(model_dir)
+    from models.storage import loadable_path  # pylint: disable=import-outside-toplevel
+
+    return tf.saved_model.load(loadable_path(model_dir))
 
 
 def _check_graph(model_dir: str) -> None:

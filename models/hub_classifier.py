@@ -11,11 +11,12 @@ import tf_keras as keras
 
 from models import features
 from models.compiling import LearningRate, compile_binary_classifier
+from models.storage import loadable_path
 
 
 def build_hub_model(handle: str, trainable: bool = False, learning_rate: LearningRate = 1e-3) -> keras.Model:
     text = keras.Input(shape=(), dtype=tf.string, name=features.CLEAN_TEXT)
-    embedded = hub.KerasLayer(handle, trainable=trainable, name="text_embedding")(text)
+    embedded = hub.KerasLayer(loadable_path(handle), trainable=trainable, name="text_embedding")(text)
     hidden = keras.layers.Dense(128, activation="relu", name="hidden")(embedded)
     probability = keras.layers.Dense(1, activation="sigmoid", name=features.PROBABILITY)(hidden)
     return compile_binary_classifier(keras.Model(text, probability, name="hub_classifier"), learning_rate)

@@ -20,7 +20,7 @@ import tensorflow_transform as tft
 import tf_keras as keras
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from models import datasets, features
+from models import datasets, features, storage
 from models.embedding_report import format_report, report_for_gru_model
 from models.digest import content_digest
 from models.embeddings import pretrained_embedding_matrix
@@ -138,7 +138,7 @@ def write_history(history: Dict[str, List[float]], rounds_per_epoch: int, model_
 def run_fn(fn_args: FnArgs) -> None:
     settings = settings_from(TrainerSettings, fn_args.custom_config, "Trainer")
     keras.utils.set_random_seed(settings.seed)
-    transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    transform_output = tft.TFTransformOutput(storage.loadable_path(fn_args.transform_output))
     feature_spec = transform_output.transformed_feature_spec()
     vocabulary = vocabulary_words(transform_output)
 

@@ -70,6 +70,29 @@ def input_fingerprint(data_root: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def check_storage(config: PipelineConfig) -> None:
+    """Pre-flight of every location the run reads or writes: scheme, S3 endpoint, keys, bucket,
+    each in one sentence naming the flag, before any component starts (models/storage.py)."""
+    from models import storage  # pylint: disable=import-outside-toplevel
+
+    if storage.is_s3(config.resolved_pipeline_root):
+        raise UserError(
+            f"--pipeline-root {config.pipeline_root}: a local run cannot keep its artifacts on S3, because "
+            "tensorflow-io 0.37.1 (TensorFlow 2.16's S3 filesystem) crashes when Transform and the Evaluator "
+            "load SavedModels from S3 in place; keep --pipeline-root on this machine (the default) or on gs://, "
+            "and put --data, --serving-dir, the vectors and Hub modules on S3. On Kubeflow an s3:// or minio:// "
+            "pipeline root works: the launcher moves the artifacts (kubeflow/README.md).")
+    if "://" in config.resolved_metadata_path:
+        raise UserError(f"--metadata-path {config.metadata_path}: ML Metadata is a SQLite file and must be "
+                        "on this machine; keep the artifacts on object storage with --pipeline-root.")
+    storage.preflight({"--data": config.data_root, "--pipeline-root": config.resolved_pipeline_root,
+                       "--serving-dir": config.resolved_serving_dir,
+                       "--pretrained-embeddings": config.pretrained_embeddings,
+                       "--hub-handle": (config.hub_handle if storage.scheme_of(config.hub_handle or "")
+                                      not in ("http", "https") else None)},
+                      must_exist=("--data", "--pretrained-embeddings"))
+
+
 def _root_cause(error: BaseException) -> BaseException:
     seen = error
     while True:
@@ -105,6 +128,7 @@ def _previous_run_died(summary_path: str) -> Optional[Dict[str, Any]]:
 
 
 def _run(config: PipelineConfig, log_path: str) -> Dict[str, Any]:
+    check_storage(config)  # before TensorFlow loads: a wrong endpoint or bucket is told in seconds
     # Imported here, after the console is set up: each of these loads TensorFlow.
     from components.imdb_reader import detect_layout  # pylint: disable=import-outside-toplevel
     from ml_metadata.metadata_store import metadata_store  # pylint: disable=import-outside-toplevel

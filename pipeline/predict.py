@@ -48,7 +48,9 @@ class Predictor:
 
         self._tf = tf
         self.model_dir = model_dir
-        loaded = tf.saved_model.load(model_dir)
+        from models.storage import loadable_path  # pylint: disable=import-outside-toplevel
+
+        loaded = tf.saved_model.load(loadable_path(model_dir))
         if SERVING_SIGNATURE not in loaded.signatures:
             raise UserError(f"The model in {model_dir} has no {SERVING_SIGNATURE} signature taking review text.")
         self._loaded = loaded  # keeps the variables alive

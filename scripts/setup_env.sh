@@ -33,7 +33,8 @@ find_python310() {
   return 1
 }
 
-want_sha="$(sha256sum "$lock" | cut -d' ' -f1)"
+# The lock and pyproject.toml (its console scripts are generated at install) decide freshness.
+want_sha="$(cat "$lock" "$root/pyproject.toml" | sha256sum | cut -d' ' -f1)"
 if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want_sha" ]; then
   exit 0   # up to date
 fi

