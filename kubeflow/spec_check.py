@@ -8,15 +8,22 @@ and custom-job executors, artifact iterators and conditions on importer tasks, a
 never runs a container's `lifecycle.preCacheCheck` (which TFX's FileBasedExampleGen relies on). For both targets
 every reference must resolve (component, executor, producer task and output, root parameter)
 and the task graph must be acyclic. Finding these at compile time saves a failed submission.
+
+A compiled file may hold a second YAML document, a PlatformSpec, as the kfp SDK writes it (and
+as `kfp.Client` reads it: the first document is the PipelineSpec, the rest the platform config):
+`platforms.kubernetes.deploymentSpec.executors.<label>` is a KubernetesExecutorConfig, which the
+driver parses strictly. The kfp-kubernetes proto is not installed here, so that inner struct is
+checked by hand against the fields of kubernetes_executor_config.proto (kubeflow/pipelines).
 """
 from __future__ import annotations
 
 import re
-from typing import Any, Dict, Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import yaml
 from google.protobuf import json_format
 
+from kubeflow.settings import is_k8s_name
 from models.errors import UserError
 
 SCHEMA_VERSION = "2.1.0"
@@ -26,8 +33,20 @@ OSS_REFUSED = {"resolver": "resolver executors not implemented",
                "customJob": "custom job executors is Google Cloud only, it's not supported"}
 
 
-def load_spec_file(path: str) -> Dict[str, Any]:
-    """The PipelineSpec document of a compiled YAML (a platform-spec document may follow)."""
+# KubernetesExecutorConfig's fields (JSON names), and those of the one message written here in full.
+K8S_EXECUTOR_FIELDS = frozenset((
+    "secretAsVolume", "secretAsEnv", "pvcMount", "nodeSelector", "podMetadata", "imagePullSecret",
+    "imagePullPolicy", "configMapAsVolume", "configMapAsEnv", "activeDeadlineSeconds", "fieldPathAsEnv",
+    "tolerations", "genericEphemeralVolume", "nodeAffinity", "podAffinity", "enabledSharedMemory",
+    "emptyDirMounts"))
+SECRET_AS_ENV_FIELDS = frozenset(("secretName", "keyToEnv", "optional", "secretNameParameter"))
+KEY_TO_ENV_FIELDS = frozenset(("secretKey", "envVar"))
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+SECRET_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+
+
+def load_documents(path: str) -> Tuple[Dict[str, Any], Optional[Dict[str, Any]]]:
+    """(PipelineSpec, PlatformSpec or None) of a compiled YAML, the platform document checked."""
     try:
         with open(path, encoding="utf-8") as handle:
             documents = [doc for doc in yaml.safe_load_all(handle) if doc]
@@ -38,7 +57,79 @@ def load_spec_file(path: str) -> Dict[str, Any]:
     specs = [doc for doc in documents if isinstance(doc, dict) and "pipelineInfo" in doc and "root" in doc]
     if len(specs) != 1:
         raise UserError(f"The pipeline file {path} must hold exactly one PipelineSpec document, found {len(specs)}.")
-    return specs[0]
+    if documents[0] is not specs[0]:
+        raise UserError(f"The pipeline file {path} must start with its PipelineSpec document (the kfp client "
+                        "reads the first document as the PipelineSpec).")
+    rest = documents[1:]
+    if len(rest) > 1 or any(not isinstance(doc, dict) or set(doc) != {"platforms"} for doc in rest):
+        raise UserError(f"The pipeline file {path} may hold, after its PipelineSpec, only one platform document "
+                        "(a mapping with the single key 'platforms').")
+    platform = rest[0] if rest else None
+    if platform is not None:
+        found = platform_problems(platform, specs[0])
+        if found:
+            raise UserError(f"The platform document of {path} would be refused: " + "; ".join(found) + ".")
+    return specs[0], platform
+
+
+def load_spec_file(path: str) -> Dict[str, Any]:
+    """The PipelineSpec document of a compiled YAML (a platform-spec document may follow)."""
+    return load_documents(path)[0]
+
+
+def load_platform_spec(path: str) -> Optional[Dict[str, Any]]:
+    """The PlatformSpec document of a compiled YAML (`{"platforms": {...}}`), or None without one."""
+    return load_documents(path)[1]
+
+
+def parse_platform_strict(platform: Dict[str, Any]):
+    """PlatformSpec proto, refusing unknown fields (kfp.Client parses the document the same way)."""
+    from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=import-outside-toplevel
+
+    return json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec())
+
+
+def platform_problems(platform: Dict[str, Any], spec: Dict[str, Any]) -> List[str]:
+    """Every reason the backend would refuse this platform config for this PipelineSpec."""
+    try:
+        parse_platform_strict(platform)
+    except json_format.ParseError as err:
+        return [f"not a valid PlatformSpec: {err}"]
+    found = []
+    executors = spec.get("deploymentSpec", {}).get("executors", {})
+    for name, single in platform.get("platforms", {}).items():
+        if name != "kubernetes":
+            found.append(f"platform {name!r} is unknown to the open-source backend (only 'kubernetes')")
+            continue
+        for label, config in (single.get("deploymentSpec") or {}).get("executors", {}).items():
+            if label not in executors:
+                found.append(f"kubernetes config for the missing executor {label!r}")
+            found.extend(f"executor {label}: {problem}" for problem in _k8s_executor_problems(config))
+    return found
+
+
+def _k8s_executor_problems(config: Dict[str, Any]) -> List[str]:
+    """KubernetesExecutorConfig checked by hand: field names, and secretAsEnv in full."""
+    found = [f"unknown KubernetesExecutorConfig field {key!r}" for key in sorted(set(config) - K8S_EXECUTOR_FIELDS)]
+    for entry in config.get("secretAsEnv", []):
+        if not isinstance(entry, dict):
+            found.append("secretAsEnv entries must be mappings")
+            continue
+        found.extend(f"unknown secretAsEnv field {key!r}" for key in sorted(set(entry) - SECRET_AS_ENV_FIELDS))
+        if "secretNameParameter" not in entry and not is_k8s_name(str(entry.get("secretName", ""))):
+            found.append(f"secretAsEnv needs a Kubernetes secret name, not {entry.get('secretName')!r}")
+        if "optional" in entry and not isinstance(entry["optional"], bool):
+            found.append("secretAsEnv optional must be true or false")
+        pairs = entry.get("keyToEnv")
+        if not isinstance(pairs, list) or not pairs:
+            found.append("secretAsEnv needs a non-empty keyToEnv list")
+            continue
+        for pair in pairs:
+            if not isinstance(pair, dict) or set(pair) != KEY_TO_ENV_FIELDS:
+                found.append(f"keyToEnv entries need exactly secretKey and envVar, not {pair!r}")
+            elif not SECRET_KEY.fullmatch(str(pair["secretKey"])) or not ENV_NAME.fullmatch(str(pair["envVar"])):
+                found.append(f"keyToEnv {pair!r} needs a secret key and an environment variable name")
+    return found
 
 
 def parse_strict(spec: Dict[str, Any]):

@@ -13,11 +13,14 @@ import time
 from typing import Any, Dict, List
 
 from kubeflow import compiler, submit
-from kubeflow.settings import KubeflowSettings
+from kubeflow.settings import DEFAULT_S3_SECRET, KubeflowSettings
+from models import storage
 from models.errors import UserError
 from pipeline.configs import SCHEMA_DIR, PipelineConfig, load_config_file
 
 DEFAULT_EXPERIMENT = "imdb-sentiment"
+# The tasks sized by PipelineConfig's <id>_cpu / <id>_memory (TFX's default node ids).
+SIZED_TASKS = {"Transform": "transform", "Trainer": "trainer"}
 
 
 def add_commands(subparsers) -> None:
@@ -27,8 +30,20 @@ def add_commands(subparsers) -> None:
     compile_.add_argument("--image", required=True, help="image built from kubeflow/Dockerfile, as the cluster pulls it")
     compile_.add_argument("--output", help="YAML to write (default imdb-sentiment-<target>.yaml)")
     compile_.add_argument("--config", help="JSON or YAML file of PipelineConfig settings; flags override it")
-    compile_.add_argument("--data", dest="data_root", help="aclImdb folder or CSV on object storage (gs://...)")
+    compile_.add_argument("--data", dest="data_root",
+                          help="aclImdb folder or CSV on object storage (gs://..., or s3:// / minio:// "
+                               "with --s3-endpoint)")
     compile_.add_argument("--serving-dir", help="where blessed models are pushed, on object storage")
+    compile_.add_argument("--s3-endpoint", metavar="URL",
+                          help="kfp: S3-compatible storage every task uses, http(s)://HOST[:PORT] without credentials "
+                               "(stock KFP: http://minio-service.kubeflow:9000)")
+    compile_.add_argument("--s3-secret", metavar="NAME",
+                          help=f"kfp: Kubernetes secret with keys accesskey/secretkey, given to the tasks as "
+                               f"AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (default: {DEFAULT_S3_SECRET})")
+    compile_.add_argument("--s3-region", metavar="REGION",
+                          help=f"kfp: region for the S3 endpoint (default: {storage.DEFAULT_REGION})")
+    compile_.add_argument("--s3-no-verify", action="store_true",
+                          help="kfp: do not check the endpoint's TLS certificate (self-signed MinIO)")
     compile_.add_argument("--beam-arg", dest="beam_args", action="append",
                           help="Beam option for every component, written --beam-arg=--runner=DataflowRunner (repeatable)")
     compile_.add_argument("--local-paths", action="store_true",
@@ -92,25 +107,47 @@ def spec_for_config(config: PipelineConfig, settings: KubeflowSettings) -> Dict[
 
     compiler.check_locations({"data_root": config.data_root, "serving_dir": config.resolved_serving_dir,
                               "pretrained_embeddings": config.pretrained_embeddings,
-                              "hub_handle": config.hub_handle}, settings)
+                              "hub_handle": config.hub_handle}, settings, web=("hub_handle",))
     if config.schema_dir == SCHEMA_DIR:  # the tasks read the curated schema at its place in the image
         config = config.replace(schema_dir=settings.schema_dir)
     pipeline = create_pipeline(config, target=settings.target)
-    return compiler.pipeline_spec(pipeline, settings, uncached_node_ids(config, settings.target))
+    resources = {task_id: compiler.container_resources(getattr(config, f"{prefix}_cpu"),
+                                                       getattr(config, f"{prefix}_memory"))
+                 for task_id, prefix in SIZED_TASKS.items()}
+    return compiler.pipeline_spec(pipeline, settings, uncached_node_ids(config, settings.target), resources)
 
 
 def compile_config(config: PipelineConfig, settings: KubeflowSettings) -> str:
-    """Writes the target's YAML to settings.output and returns its path."""
-    return compiler.write_spec(spec_for_config(config, settings), settings)
+    """Writes the target's YAML to settings.output and returns its path: the PipelineSpec, then,
+    with an S3 endpoint, the Kubernetes platform config that maps the secret's keys."""
+    spec = spec_for_config(config, settings)
+    return compiler.write_spec(spec, settings, compiler.platform_spec(spec, settings))
+
+
+def _s3_settings(args: argparse.Namespace) -> Dict[str, Any]:
+    extras = [flag for flag, given in (("--s3-secret", args.s3_secret), ("--s3-region", args.s3_region),
+                                       ("--s3-no-verify", args.s3_no_verify)) if given]
+    if not args.s3_endpoint:
+        if extras:
+            raise UserError(f"{', '.join(extras)} only apply with --s3-endpoint URL.")
+        return {}
+    values: Dict[str, Any] = {"s3_endpoint": args.s3_endpoint, "s3_verify_ssl": not args.s3_no_verify}
+    if args.s3_secret:
+        values["s3_secret"] = args.s3_secret
+    if args.s3_region:
+        values["s3_region"] = args.s3_region
+    return values
 
 
 def command_compile(args: argparse.Namespace) -> int:
     local = {"require_object_storage": False, "schema_dir": SCHEMA_DIR} if args.local_paths else {}
     settings = KubeflowSettings(target=args.target, image=args.image,
-                                output=args.output or f"imdb-sentiment-{args.target}.yaml", **local)
+                                output=args.output or f"imdb-sentiment-{args.target}.yaml", **local,
+                                **_s3_settings(args))
     path = compile_config(_config(args), settings)
+    root = "minio://mlpipeline/pipeline_root" if settings.s3_endpoint else "gs://BUCKET/pipeline_root"
     print(f"Wrote {path} ({args.target}, image {args.image}). Next: imdb-pipeline submit {path} "
-          f"--target {args.target} --pipeline-root gs://BUCKET/pipeline_root ...")
+          f"--target {args.target} --pipeline-root {root} ...")
     return 0
 
 

@@ -29,6 +29,11 @@ def test_explicit_paths_win_over_workdir():
     ({"max_rejected_fraction": 1.5}, "max_rejected_fraction"),
     ({"steps_per_epoch": 0}, "steps_per_epoch"),
     ({"learning_rate": 0}, "learning_rate"),
+    ({"trainer_cpu": -1}, "trainer_cpu must be a number of CPU cores"),
+    ({"transform_cpu": "2"}, "transform_cpu must be a number"),
+    ({"trainer_memory": "6GB"}, "trainer_memory must be a Kubernetes memory quantity"),
+    ({"transform_memory": "0Gi"}, "transform_memory must be a Kubernetes memory quantity"),
+    ({"transform_memory": 4}, "transform_memory must be"),
 ])
 def test_invalid_settings_are_refused_with_a_sentence(changes, fragment):
     with pytest.raises(UserError, match=fragment):
@@ -62,3 +67,11 @@ def test_bad_config_files(tmp_path):
 def test_round_trip_through_dict():
     config = PipelineConfig(data_root="/d", epochs=3, beam_args=["--x=1"])
     assert PipelineConfig.from_dict(config.to_dict()) == config
+
+
+def test_kubeflow_pod_sizes_default_to_the_full_imdb_run_and_can_be_unset():
+    config = PipelineConfig()
+    assert (config.trainer_cpu, config.trainer_memory) == (2.0, "6Gi")
+    assert (config.transform_cpu, config.transform_memory) == (2.0, "4Gi")
+    config = PipelineConfig(trainer_cpu=0, trainer_memory="", transform_cpu=0.5, transform_memory="1536Mi")
+    assert (config.trainer_cpu, config.trainer_memory, config.transform_cpu) == (0, "", 0.5)

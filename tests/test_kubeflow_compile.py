@@ -102,6 +102,20 @@ def test_spec_points_at_the_image_schema_and_object_storage_only(compiled):
     assert "_wheels" not in text and "module_file" not in text  # dotted-path functions, no wheel upload
 
 
+def test_transform_and_trainer_are_sized_and_without_s3_there_is_no_env_nor_platform_document(compiled):
+    for target in ("kfp", "vertex"):
+        spec = compiled[target]["spec"]
+        resources = {label: executor["container"].get("resources") for label, executor in executors(spec).items()
+                     if "container" in executor}
+        assert resources.pop("Trainer_executor") == {"cpuRequest": 2.0, "cpuLimit": 2.0,
+                                                     "memoryRequest": 6 * 2**30 / 1e9, "memoryLimit": 6 * 2**30 / 1e9}
+        assert resources.pop("Transform_executor")["memoryLimit"] == 4 * 2**30 / 1e9
+        assert set(resources.values()) == {None}, target
+        assert not any("env" in executor.get("container", {}) for executor in executors(spec).values())
+        assert spec_check.load_platform_spec(compiled[target]["path"]) is None
+        assert len([doc for doc in yaml.safe_load_all(compiled[target]["text"]) if doc]) == 1
+
+
 def test_custom_artifact_type_has_a_kfp_legal_title(compiled):
     outputs = compiled["kfp"]["spec"]["components"][EXAMPLE_GEN_ID]["outputDefinitions"]["artifacts"]
     assert yaml.safe_load(outputs["ingestion_report"]["artifactType"]["instanceSchema"])["title"] == "imdb.IngestionReport"
@@ -146,6 +160,8 @@ def test_local_paths_are_refused_for_a_real_cluster():
         spec_for_config(remote_config(data_root="/data/aclImdb"), KubeflowSettings(target="kfp", image=IMAGE))
     with pytest.raises(UserError, match="serving_dir"):
         spec_for_config(remote_config(serving_dir=None), KubeflowSettings(target="kfp", image=IMAGE))
+    with pytest.raises(UserError, match=r"data_root ftp://host/imdb uses the scheme ftp://.*gs://, s3:// or minio://"):
+        spec_for_config(remote_config(data_root="ftp://host/imdb"), KubeflowSettings(target="kfp", image=IMAGE))
 
 
 @pytest.mark.parametrize("changes, fragment", [

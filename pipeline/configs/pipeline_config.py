@@ -13,10 +13,13 @@ import re
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from models import storage
 from models.errors import UserError
 
 MODEL_FAMILIES = ("gru", "hub")
 SCHEMA_DIR = str(Path(__file__).resolve().parent)  # holds schema.pbtxt, the curated schema
+# A Kubernetes memory quantity (kubeflow.settings.memory_gb converts it for the compiled spec).
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(Ki|Mi|Gi|Ti|k|M|G|T)?")
 
 
 def _setting(default: Any, help: str, **kwargs: Any) -> Any:  # pylint: disable=redefined-builtin
@@ -26,9 +29,13 @@ def _setting(default: Any, help: str, **kwargs: Any) -> Any:  # pylint: disable=
     return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
 
 
+# Locations that may be object-store URIs.
+URI_FIELDS = ("data_root", "pipeline_root", "serving_dir", "pretrained_embeddings", "hub_handle")
+
+
 @dataclasses.dataclass
 class PipelineConfig:
-    """Settings of one pipeline run. Paths may be local or object-store URIs (gs://...)."""
+    """Settings of one pipeline run. Paths may be local or object-store URIs (gs://, s3://, minio://)."""
 
     pipeline_name: str = _setting("imdb-sentiment", "pipeline name in ML Metadata and on Kubeflow")
     data_root: str = _setting("", "aclImdb folder, a text,label CSV, or a folder of train/test CSVs")
@@ -92,7 +99,21 @@ class PipelineConfig:
     beam_args: List[str] = _setting([], "extra Beam pipeline options")
     enable_cache: bool = _setting(True, "reuse results of components whose inputs did not change")
 
+    # Kubeflow pod sizes (`compile` only; a local run ignores them). Each number is both the
+    # request and the limit of the task's container; 0 or "" leaves that resource unset.
+    transform_cpu: float = _setting(2.0, "CPU cores of the Transform task on Kubeflow (request and limit; 0: unset)")
+    transform_memory: str = _setting(
+        "4Gi", "memory of the Transform task on Kubeflow, a Kubernetes quantity (request and limit; '': unset)")
+    trainer_cpu: float = _setting(2.0, "CPU cores of the Trainer task on Kubeflow (request and limit; 0: unset)")
+    trainer_memory: str = _setting(
+        "6Gi", "memory of the Trainer task on Kubeflow, a Kubernetes quantity (request and limit; '': unset)")
+
     def __post_init__(self) -> None:
+        # minio://bucket/key (a stock KFP install's store) is s3://bucket/key to TensorFlow and Beam.
+        for name in URI_FIELDS:
+            value = getattr(self, name)
+            if value and storage.scheme_of(value) == "minio":
+                object.__setattr__(self, name, storage.normalize(value))
         self.validate()
 
     # -- derived paths -------------------------------------------------------------------------
@@ -144,6 +165,16 @@ class PipelineConfig:
                 problems.append(f"{name} must not be negative")
         if not self.canary_max_seconds > 0:
             problems.append("canary_max_seconds must be positive")
+        for name in ("transform_cpu", "trainer_cpu"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                problems.append(f"{name} must be a number of CPU cores such as 2 or 0.5 (0: unset), not {value!r}")
+        for name in ("transform_memory", "trainer_memory"):
+            value = getattr(self, name)
+            match = _MEMORY.fullmatch(value) if isinstance(value, str) else None
+            if not isinstance(value, str) or (value and not (match and float(match.group(1)) > 0)):
+                problems.append(f"{name} must be a Kubernetes memory quantity such as 4Gi, 512Mi or 6G "
+                                f"('': unset), not {value!r}")
         if problems:
             raise UserError("Invalid configuration: " + "; ".join(problems) + ".")
 
