@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import sys
-from typing import Any, Dict, List, Optional
+import traceback
+from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
 INVOCATION_FLAG = "--json_serialized_invocation_args"
 INPUTS_SPEC_FLAG = "--json_serialized_inputs_spec_args"
+# Where KFP's launcher (backend/src/v2/component/launcher_v2.go, LocalPathForURI) puts artifacts.
+LAUNCHER_DIRS = {"minio": "minio", "s3": "s3"}
+LAUNCHER_ROOT_ENV = "KFP_LAUNCHER_LOCAL_ROOT"  # "/" in a pod; the harness's emulated launcher sets its own
 ABSENT_PROPERTY = "baseline_absent"  # components.baseline_resolver.ABSENT_PROPERTY, without importing TFX
 
 
@@ -112,18 +117,112 @@ def repair_argv(argv: List[str], class_paths: Dict[str, str], notes: Optional[Li
     return argv
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def launcher_path(uri: str, root: str = "/") -> Optional[str]:
+    """Where KFP's launcher keeps an s3:// or minio:// artifact on the task's disk, else None."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or scheme not in LAUNCHER_DIRS:
+        return None
+    return os.path.join(root, LAUNCHER_DIRS[scheme], rest)
+
+
+def to_launcher_paths(executor_input: Dict[str, Any], root: str = "/",
+                      notes: Optional[List[str]] = None) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """The ExecutorInput with object-store artifact URIs replaced by the launcher's local paths,
+    and the map local path -> remote URI for the outputs. Inputs the launcher did not download
+    keep their URI (minio:// read as s3://)."""
+    from models import storage  # pylint: disable=import-outside-toplevel
+
+    notes = [] if notes is None else notes
+    mapped = copy.deepcopy(executor_input)
+    for name, artifact_list in mapped.get("inputs", {}).get("artifacts", {}).items():
+        for artifact in artifact_list.get("artifacts", []):
+            local = launcher_path(artifact.get("uri", ""), root)
+            if local is None:
+                continue
+            if os.path.exists(local):
+                artifact["uri"] = local
+            else:
+                notes.append(f"input {name} not downloaded by the launcher; reading {artifact['uri']} directly")
+                artifact["uri"] = storage.normalize(artifact["uri"])
+    remote_of: Dict[str, str] = {}
+    for artifact_list in mapped.get("outputs", {}).get("artifacts", {}).values():
+        for artifact in artifact_list.get("artifacts", []):
+            local = launcher_path(artifact.get("uri", ""), root)
+            if local is not None:
+                os.makedirs(os.path.dirname(local), exist_ok=True)
+                remote_of[local] = artifact["uri"]
+                artifact["uri"] = local
+    if remote_of:
+        notes.append(f"{len(remote_of)} output(s) written to the launcher's local paths under {root}")
+    return mapped, remote_of
+
+
+def to_remote_uris(output_file: str, remote_of: Dict[str, str]) -> None:
+    """Rewrites the executor's output metadata so the launcher records the remote URIs."""
+    if not remote_of or not os.path.exists(output_file):
+        return
+    with open(output_file, encoding="utf-8") as handle:
+        output = json.load(handle)
+    for artifact_list in output.get("artifacts", {}).values():
+        for artifact in artifact_list.get("artifacts", []):
+            artifact["uri"] = remote_of.get(artifact.get("uri"), artifact.get("uri"))
+    with open(output_file, "w", encoding="utf-8") as handle:
+        json.dump(output, handle)
+
+
+def _artifact_uris(executor_input: Dict[str, Any]) -> List[str]:
+    return [artifact.get("uri", "") for side in ("inputs", "outputs")
+            for artifact_list in executor_input.get(side, {}).get("artifacts", {}).values()
+            for artifact in artifact_list.get("artifacts", [])]
+
+
+def _parameter_strings(executor_input: Dict[str, Any]) -> List[str]:
+    values = executor_input.get("inputs", {}).get("parameterValues", {}).values()
+    return [value for value in values if isinstance(value, str)]
+
+
+def run(argv: List[str]) -> int:
+    """Repairs the invocation, maps object-store artifacts to the launcher's paths, runs TFX's
+    executor entrypoint, maps the outputs back; returns the exit code."""
     from absl import app  # pylint: disable=import-outside-toplevel
     from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor  # pylint: disable=import-outside-toplevel
 
     from kubeflow.artifact_types import class_paths_by_title  # pylint: disable=import-outside-toplevel
+    from models import storage  # pylint: disable=import-outside-toplevel
 
-    argv = list(sys.argv if argv is None else argv)
     notes: List[str] = []
     fixed = [argv[0]] + repair_argv(argv[1:], class_paths_by_title(), notes)
+    at = _flag_value(fixed, INVOCATION_FLAG)
+    remote_of: Dict[str, str] = {}
+    output_file = None
+    if at is not None:
+        raw = fixed[at].split("=", 1)[1] if fixed[at].startswith("--") else fixed[at]
+        executor_input = json.loads(raw)
+        storage.enable_for(_artifact_uris(executor_input) + _parameter_strings(executor_input))
+        root = os.environ.get(LAUNCHER_ROOT_ENV, "/")
+        executor_input, remote_of = to_launcher_paths(executor_input, root, notes)
+        output_file = executor_input.get("outputs", {}).get("outputFile")
+        mapped = json.dumps(executor_input)
+        fixed[at] = f"{INVOCATION_FLAG}={mapped}" if fixed[at].startswith("--") else mapped
     print(f"kubeflow.entrypoint: {'; '.join(notes) if notes else 'executor input needed no repair'}",
           file=sys.stderr, flush=True)
-    app.run(kubeflow_v2_run_executor.main, argv=fixed, flags_parser=kubeflow_v2_run_executor._parse_flags)  # pylint: disable=protected-access
+    try:
+        app.run(kubeflow_v2_run_executor.main, argv=fixed, flags_parser=kubeflow_v2_run_executor._parse_flags)  # pylint: disable=protected-access
+        code = 0
+    except SystemExit as done:
+        code = done.code if isinstance(done.code, int) else (0 if done.code is None else 1)
+    except Exception:  # pylint: disable=broad-except
+        traceback.print_exc()
+        code = 1
+    if code == 0 and output_file:
+        to_remote_uris(output_file, remote_of)
+    return code
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    from models import storage  # pylint: disable=import-outside-toplevel
+
+    storage.exit_process(run(list(sys.argv if argv is None else argv)))
 
 
 if __name__ == "__main__":

