@@ -13,7 +13,7 @@ CLI := $(VENV)/bin/imdb-pipeline
 # A machine of this project's CI/dev fleet has the labeled archive here (no internet to Stanford).
 SHARED_ARCHIVE := ../shared/data/imdb/aclImdb_v1.labeled.tar.gz
 
-.PHONY: setup run test data lock bench clean
+.PHONY: setup run test data lock bench bench-s3 clean
 
 setup:
 	@bash scripts/setup_env.sh
@@ -42,5 +42,10 @@ lock: setup
 bench: setup
 	$(VENV)/bin/python bench/full_pipeline.py $(ARGS)
 
+# The full-data pipeline from and to a SeaweedFS bucket: a local run and the compiled kfp spec
+# through the harness (bench/object_storage.py).
+bench-s3: setup
+	$(VENV)/bin/python bench/object_storage.py $(ARGS)
+
 clean:
-	rm -rf $(WORKDIR) workdir-bench .pytest_cache
+	rm -rf $(WORKDIR) workdir-bench workdir-bench-s3 .pytest_cache
