@@ -136,8 +136,7 @@ class LocalKfpRun:
         self.executors = spec_check.deployment_config(self.spec).executors
         self.mode, self.python = mode, python
         self.env = dict(os.environ if env is None else env)
-        self.k8s_executors = ((platform or {}).get("platforms", {}).get("kubernetes", {})
-                              .get("deploymentSpec", {}).get("executors", {}))
+        self.k8s_executors = k8s_executors(platform)
         self.secrets = secrets or {}
         self.bucket_root = storage.is_s3(pipeline_root)
         if self.bucket_root:
@@ -457,6 +456,12 @@ class _S3Store:
         return count
 
 
+def k8s_executors(platform: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """{executor label: KubernetesExecutorConfig} of a PlatformSpec document (empty without one)."""
+    return ((platform or {}).get("platforms", {}).get("kubernetes", {})
+            .get("deploymentSpec", {}).get("executors", {}))
+
+
 def _append(path: str, lines: List[str]) -> None:
     if lines:
         with open(path, "a", encoding="utf-8") as handle:
@@ -531,8 +536,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         # A mapped secret stands for the keys of this shell (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).
         secrets = {reference.get("secretName"): {pair["secretKey"]: os.environ.get(pair["envVar"], "")
                                                  for pair in reference.get("keyToEnv", [])}
-                   for executor in ((platform or {}).get("platforms", {}).get("kubernetes", {})
-                                    .get("deploymentSpec", {}).get("executors", {}).values())
+                   for executor in k8s_executors(platform).values()
                    for reference in executor.get("secretAsEnv", [])}
         run = LocalKfpRun(spec, args.pipeline_root, mode=args.mode, state_dir=args.state_dir, platform=platform,
                           secrets=secrets)
