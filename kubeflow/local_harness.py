@@ -50,7 +50,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from google.protobuf import json_format
 
 from kubeflow import spec_check
-from kubeflow.entrypoint import LAUNCHER_ROOT_ENV, launcher_path
+from kubeflow.entrypoint import LAUNCHER_ROOT_ENV, launcher_path, type_title
 from models import storage
 from models.errors import UserError
 
@@ -392,7 +392,7 @@ class LocalKfpRun:
             if self.mode == "oss":  # what the launcher adds when it records the artifact
                 artifact["metadata"].setdefault("display_name", key)
                 artifact["metadata"].setdefault("store_session_info", "{}")
-            title = _title(artifact["type"])
+            title = type_title(artifact["type"])
             outputs[key] = [self.registry.record(artifact, title)]
         return outputs
 
@@ -422,13 +422,7 @@ class _S3Store:
     """The launcher's object-store client: boto3 with the standard S3 environment."""
 
     def __init__(self, env: Dict[str, str]):
-        import boto3  # pylint: disable=import-outside-toplevel
-
-        settings = {**env, **storage.s3_environment(env)}
-        self.client = boto3.client("s3", endpoint_url=storage.s3_endpoint(settings),
-                                   region_name=settings.get("AWS_REGION"),
-                                   aws_access_key_id=settings.get("AWS_ACCESS_KEY_ID"),
-                                   aws_secret_access_key=settings.get("AWS_SECRET_ACCESS_KEY"))
+        self.client = storage.s3_client(env)
 
     def download(self, uri: str, local: str) -> int:
         """Every object whose key starts with the URI's key, to `local`, placed as the launcher's
@@ -492,12 +486,6 @@ def _write_json(path: str, value: Any) -> None:
     with open(path + ".tmp", "w", encoding="utf-8") as handle:
         json.dump(value, handle)
     os.replace(path + ".tmp", path)
-
-
-def _title(artifact_type: Dict[str, Any]) -> Optional[str]:
-    from kubeflow.entrypoint import type_title  # pylint: disable=import-outside-toplevel
-
-    return type_title(artifact_type)
 
 
 _PARAMETER_KINDS = {"STRING": (str,), "NUMBER_INTEGER": (int, float), "NUMBER_DOUBLE": (int, float),

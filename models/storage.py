@@ -32,7 +32,7 @@ import os
 import shutil
 import sys
 import tempfile
-from typing import Dict, Iterable, MutableMapping, Optional
+from typing import Any, Dict, Iterable, MutableMapping, Optional
 from urllib.parse import urlparse
 
 from models.errors import UserError
@@ -176,15 +176,20 @@ def exit_process(code: int) -> None:
     os._exit(code)  # pylint: disable=protected-access
 
 
-def _s3_client(endpoint: Optional[str]):
+def s3_client(env: Optional[MutableMapping[str, str]] = None, **config: Any):
+    """A boto3 S3 client from the standard variables of `env` (default: this process's), the same
+    endpoint, region, keys and certificate check TensorFlow gets; `config`: botocore Config options."""
     import boto3  # pylint: disable=import-outside-toplevel
     from botocore.config import Config  # pylint: disable=import-outside-toplevel
 
-    verify = os.environ.get("S3_VERIFY_SSL", "1").lower() in _TRUE
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+    env = os.environ if env is None else env
+    settings = {**env, **s3_environment(env)}
     # A new session each time: the default one caches the keys it first found in the environment.
-    return boto3.session.Session().client("s3", endpoint_url=endpoint, region_name=region, verify=verify,
-                        config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1}))
+    return boto3.session.Session().client(
+        "s3", endpoint_url=s3_endpoint(settings), region_name=settings["AWS_REGION"],
+        verify=settings.get("S3_VERIFY_SSL", "1").lower() in _TRUE,
+        aws_access_key_id=settings.get("AWS_ACCESS_KEY_ID"), aws_secret_access_key=settings.get("AWS_SECRET_ACCESS_KEY"),
+        config=Config(**config) if config else None)
 
 
 def check_location(uri: str, what: str, must_exist: bool = False) -> None:
@@ -214,7 +219,7 @@ def _check_s3(uri: str, what: str) -> None:
     bucket = bucket_and_key(uri)[0]
     where = f"the S3 endpoint {endpoint}" if endpoint else "AWS S3 (no S3_ENDPOINT set)"
     try:
-        _s3_client(endpoint).head_bucket(Bucket=bucket)
+        s3_client(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1}).head_bucket(Bucket=bucket)
     except exceptions.NoCredentialsError:
         raise UserError(f"{what} {uri}: no S3 credentials found; set AWS_ACCESS_KEY_ID and "
                         f"AWS_SECRET_ACCESS_KEY for {where}.") from None
@@ -237,8 +242,6 @@ def preflight(locations: Dict[str, Optional[str]], must_exist: Iterable[str] = (
     `check_location` does; `must_exist` names the ones that must already be there."""
     must_exist = set(must_exist)
     given = {what: uri for what, uri in locations.items() if uri}
-    for what, uri in given.items():
-        check_scheme(uri, what)
     enable_for(given.values())
     for what, uri in given.items():
         check_location(uri, what, must_exist=what in must_exist)

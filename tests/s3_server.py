@@ -57,10 +57,9 @@ class S3Server:
                 "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
 
     def client(self):
-        import boto3  # pylint: disable=import-outside-toplevel
+        from models.storage import s3_client  # pylint: disable=import-outside-toplevel
 
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key)
+        return s3_client(self.env())
 
     def create_bucket(self, name: str) -> str:
         self.client().create_bucket(Bucket=name)
