@@ -13,8 +13,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
-import resource
 import sys
 import time
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.recording import append_section, machine, peak_rss_mib  # noqa: E402
 from components.imdb_reader import (Review, detect_layout, list_aclimdb, read_review_file,  # noqa: E402
                                     survivor_key, text_digest)
 from pipeline.cli import resolve_data  # noqa: E402
@@ -32,11 +31,6 @@ from pipeline.predict import Predictor, newest_model_dir  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "imdb" / "aclImdb_v1.labeled.tar.gz"
 
-
-def peak_rss_mib() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024.0
 
 
 def read_split(data_root: str, split: str, max_review_bytes: int) -> List[Review]:
@@ -105,6 +99,12 @@ def main() -> int:
     parser.add_argument("--hub-from-vectors", help="build an offline Hub module from this GloVe/word2vec file "
                                                    "(into the workdir) and use it as --hub-handle")
     parser.add_argument("--hub-trainable", action="store_true", help="fine-tune the Hub module's embedding")
+    parser.add_argument("--seed", type=int, default=PipelineConfig.defaults()["seed"])
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=JSON",
+                        help="any other PipelineConfig setting, e.g. --set gru_architecture='\"seed\"' "
+                             "--set wide_tower=false (repeatable)")
+    parser.add_argument("--tag", default="", help="suffix of the result file (e.g. rerun), so a run does not "
+                                                   "replace the result of the same seed")
     parser.add_argument("--label", default="", help="name of this configuration in BENCHMARKS.md")
     parser.add_argument("--no-record", action="store_true", help="do not append to BENCHMARKS.md")
     args = parser.parse_args()
@@ -119,18 +119,20 @@ def main() -> int:
             num_oov_buckets=PipelineConfig.defaults()["oov_buckets"]))
     config = PipelineConfig(data_root=data_root, workdir=workdir, model=args.model, epochs=args.epochs,
                             pretrained_embeddings=args.pretrained_embeddings, hub_handle=args.hub_handle,
-                            hub_trainable=args.hub_trainable, accuracy_threshold=0.5)
+                            hub_trainable=args.hub_trainable, accuracy_threshold=0.5, seed=args.seed,
+                            **dict(_setting(text) for text in args.set))
     started = time.time()
     summary = run_local(config)
     pipeline_seconds = time.time() - started
     result = {
         "label": args.label or f"{args.model}{' + pretrained embeddings' if args.pretrained_embeddings else ''}",
         "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores, "
-                   f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB",
+        "machine": machine(),
         "command": " ".join([Path(sys.executable).name] + sys.argv),
+        "settings": {"seed": args.seed, **dict(_setting(text) for text in args.set)},
         "pipeline_seconds": round(pipeline_seconds, 1),
         "component_seconds": {k: v.get("seconds") for k, v in summary["components"].items()},
+        "component_peak_rss_mib": {k: v.get("peak_rss_mib") for k, v in summary["components"].items()},
         "cached": [k for k, v in summary["components"].items() if v.get("cached")],
         "eval": summary.get("eval_metrics", {}).get("overall"),
         "blessed": summary.get("blessed"),
@@ -140,15 +142,25 @@ def main() -> int:
     result.update(score_test_split(predictor.predict, data_root, config.max_review_bytes))
     print(json.dumps(result, indent=2))
     Path(workdir).mkdir(parents=True, exist_ok=True)
-    (Path(workdir) / "bench_result.json").write_text(json.dumps(result, indent=2))
+    name = f"bench_result-seed{args.seed}{'-' + args.tag if args.tag else ''}.json"
+    (Path(workdir) / name).write_text(json.dumps(result, indent=2))
     if not args.no_record:
         append_markdown(result)
     return 0
 
 
+def _setting(text: str) -> Tuple[str, object]:
+    name, _, value = text.partition("=")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError:
+        return name, value  # a bare word: a string
+
+
 def append_markdown(result: dict) -> None:
-    path = ROOT / "BENCHMARKS.md"
-    components = ", ".join(f"{k} {v:.0f}s" for k, v in result["component_seconds"].items() if v is not None)
+    memory = result.get("component_peak_rss_mib", {})
+    components = ", ".join(f"{k} {v:.0f}s" + (f"/{memory[k] / 1024:.1f} GiB" if memory.get(k) else "")
+                           for k, v in result["component_seconds"].items() if v is not None)
     ev = result["eval"] or {}
     lines = [
         f"\n### {result['label']} — {result['date']}\n",
@@ -164,10 +176,7 @@ def append_markdown(result: dict) -> None:
         f"{result['dedup_test_reviews']} reviews (removed: {result['dedup_removed']['also_in_train']} also in "
         f"train, {result['dedup_removed']['within_test']} repeated copies within test)",
     ]
-    if not path.exists():
-        path.write_text("# Benchmarks\n\nProduced by the scripts in `bench/`; newest last.\n")
-    with path.open("a", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
+    append_section(lines)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))  # the S3 server the test suite starts
 
-from bench.full_pipeline import DEFAULT_DATA, peak_rss_mib, score_test_split  # noqa: E402
+from bench.full_pipeline import DEFAULT_DATA, score_test_split  # noqa: E402
+from bench.recording import peak_rss_mib  # noqa: E402
 from models import storage  # noqa: E402
 from pipeline.cli import resolve_data  # noqa: E402
 from pipeline.configs import SCHEMA_DIR, PipelineConfig  # noqa: E402

@@ -31,10 +31,11 @@ def _records(patterns: Sequence[str], feature_spec: Dict[str, tf.io.FixedLenFeat
     return dataset.unbatch()
 
 
-def make_dataset(patterns: Sequence[str], feature_spec: Dict, family: str, batch_size: int,
+def make_dataset(patterns: Sequence[str], feature_spec: Dict, input_names: Sequence[str], batch_size: int,
                  shuffle: bool, seed: int = 0, repeat: bool = False,
                  shuffle_buffer: int = 10_000) -> tf.data.Dataset:
-    """(model inputs, label) batches: token ids for "gru", cleaned text for "hub"."""
+    """({input name: batch}, label) batches holding the model's inputs: token ids (trimmed and
+    bucketed by length) and/or the cleaned text."""
     spec = {key: feature_spec[key] for key in (features.TOKEN_IDS, features.NUM_TOKENS,
                                                 features.CLEAN_TEXT, features.LABEL)}
     dataset = _records(patterns, spec)
@@ -42,19 +43,25 @@ def make_dataset(patterns: Sequence[str], feature_spec: Dict, family: str, batch
         dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     if repeat:
         dataset = dataset.repeat()
-    label = lambda row: tf.cast(row[features.LABEL], tf.float32)  # noqa: E731
-    if family == "gru":
-        dataset = dataset.map(lambda row: (row[features.TOKEN_IDS][:tf.maximum(row[features.NUM_TOKENS], 1)],
-                                           label(row)))
-        dataset = dataset.bucket_by_sequence_length(
-            element_length_func=lambda ids, _: tf.shape(ids)[0],
-            bucket_boundaries=list(LENGTH_BUCKET_BOUNDARIES),
-            bucket_batch_sizes=[batch_size] * (len(LENGTH_BUCKET_BOUNDARIES) + 1),
-            padded_shapes=([None], []),
-            padding_values=(tf.constant(features.PADDING_ID, tf.int64), 0.0))
-    else:
-        dataset = dataset.map(lambda row: (row[features.CLEAN_TEXT], label(row))).batch(batch_size)
+    dataset = dataset.map(lambda row: (model_inputs(row, input_names, batched=False),
+                                       tf.cast(row[features.LABEL], tf.float32)))
+    if features.TOKEN_IDS not in input_names:
+        return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    padding = {features.TOKEN_IDS: tf.constant(features.PADDING_ID, tf.int64), features.CLEAN_TEXT: ""}
+    dataset = dataset.bucket_by_sequence_length(
+        element_length_func=lambda inputs, _: tf.shape(inputs[features.TOKEN_IDS])[0],
+        bucket_boundaries=list(LENGTH_BUCKET_BOUNDARIES),
+        bucket_batch_sizes=[batch_size] * (len(LENGTH_BUCKET_BOUNDARIES) + 1),
+        padded_shapes=({name: [None] if name == features.TOKEN_IDS else [] for name in input_names}, []),
+        padding_values=({name: padding[name] for name in input_names}, 0.0))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def labelled_texts(patterns: Sequence[str], batch_size: int = _PARSE_BATCH) -> tf.data.Dataset:
+    """(cleaned texts, labels) batches in file order: the wide tower's one counting pass."""
+    spec = {features.CLEAN_TEXT: tf.io.FixedLenFeature([], tf.string),
+            features.LABEL: tf.io.FixedLenFeature([], tf.int64)}
+    return _records(patterns, spec).batch(batch_size).map(lambda row: (row[features.CLEAN_TEXT], row[features.LABEL]))
 
 
 def count_records(patterns: Sequence[str]) -> int:
@@ -62,11 +69,18 @@ def count_records(patterns: Sequence[str]) -> int:
                .reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
 
 
-def model_inputs(transformed: Dict[str, tf.Tensor], family: str) -> tf.Tensor:
-    """What the Keras model takes, from Transform's output (used by the exported signatures)."""
-    if family == "gru":
-        longest = tf.maximum(tf.reduce_max(transformed[features.NUM_TOKENS]), 1)
-        return transformed[features.TOKEN_IDS][:, :longest]
-    return transformed[features.CLEAN_TEXT]
-
-
+def model_inputs(transformed: Dict[str, tf.Tensor], input_names: Sequence[str],
+                 batched: bool = True) -> Dict[str, tf.Tensor]:
+    """The model's named inputs from Transform's output: token ids cut to the longest real
+    length present (one review's own length when not `batched`), the cleaned text as is."""
+    inputs = {}
+    for name in input_names:
+        if name == features.TOKEN_IDS:
+            lengths = transformed[features.NUM_TOKENS]
+            longest = tf.maximum(tf.cast(tf.reduce_max(lengths), tf.int32), 1)
+            inputs[name] = transformed[name][:, :longest] if batched else transformed[name][:longest]
+        elif name == features.CLEAN_TEXT:
+            inputs[name] = transformed[name]
+        else:
+            raise ValueError(f"no model input is called {name!r}")
+    return inputs

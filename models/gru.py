@@ -1,7 +1,13 @@
-"""The masked GRU: Embedding -> GRU(return_sequences) -> GRU -> Dense(sigmoid).
+"""The GRU family: Embedding -> GRU layers over the tokens (mask `id != 0`) -> one logit.
 
-The mask is computed explicitly as `token id != 0` and handed to both GRU layers, so padding
-never influences the state: a review scores the same however much padding follows it.
+Two named architectures over the same token ids:
+- `seed`: the project's original model, GRU(return_sequences) -> GRU -> the last state.
+- `pooled_bigru`: spatial dropout on the embedding, one bidirectional GRU, and the masked
+  max and mean of all its states (Kim-style pooling: a strong phrase anywhere in a long
+  review counts, not only what survives to the last step).
+
+The mask is computed explicitly and handed to every GRU and the pooling, so padding never
+influences the score: a review scores the same however much padding follows it.
 """
 from __future__ import annotations
 
@@ -12,7 +18,9 @@ import tensorflow as tf
 import tf_keras as keras
 
 from models import features
-from models.compiling import LearningRate, compile_binary_classifier
+from models.compiling import LearningRate, binary_classifier
+from models.settings import GRU_ARCHITECTURES as ARCHITECTURES
+SPATIAL_DROPOUT = 0.2
 
 
 @keras.utils.register_keras_serializable(package="imdb")
@@ -23,13 +31,34 @@ class PaddingMask(keras.layers.Layer):
         return tf.not_equal(token_ids, features.PADDING_ID)
 
 
-def build_gru_model(vocab_rows: int, embedding_dim: int = 128, units: int = 128, learning_rate: LearningRate = 1e-3,
-                    embedding_matrix: Optional[np.ndarray] = None) -> keras.Model:
-    """vocab_rows = 1 (padding) + vocabulary size + OOV buckets.
+@keras.utils.register_keras_serializable(package="imdb")
+class MaskedMaxMeanPooling(keras.layers.Layer):
+    """[batch, steps, units] states + [batch, steps] mask -> [batch, 2 * units]: max and mean over
+    the real steps only (keras' GlobalMaxPooling1D ignores the mask, so padding would win the max)."""
 
-    `embedding_matrix` ([vocab_rows, dim], e.g. GloVe rows for the vocabulary) initialises the
-    embedding, which stays trainable; its width overrides `embedding_dim`.
+    def call(self, states, mask):  # pylint: disable=arguments-differ
+        real = tf.cast(mask, states.dtype)[:, :, tf.newaxis]
+        count = tf.reduce_sum(real, axis=1)
+        mean = tf.reduce_sum(states * real, axis=1) / tf.maximum(count, 1.0)
+        lowest = tf.fill(tf.shape(states), states.dtype.min)
+        maximum = tf.reduce_max(tf.where(real > 0, states, lowest), axis=1)
+        maximum = tf.where(count > 0, maximum, tf.zeros_like(maximum))  # an empty review: 0, not -inf
+        return tf.concat([maximum, mean], axis=-1)
+
+    def compute_mask(self, inputs, mask=None):  # pylint: disable=arguments-differ
+        return None
+
+
+def gru_logit(token_ids: keras.KerasTensor, vocab_rows: int, architecture: str, embedding_dim: int, units: int,
+              embedding_matrix: Optional[np.ndarray]) -> keras.KerasTensor:
+    """The GRU tower on `token_ids` ([batch, steps] int64): a [batch, 1] logit.
+
+    vocab_rows = 1 (padding) + vocabulary size + OOV buckets. `embedding_matrix` ([vocab_rows, dim],
+    e.g. GloVe rows for the vocabulary) initialises the embedding, which stays trainable; its
+    width overrides `embedding_dim`.
     """
+    if architecture not in ARCHITECTURES:
+        raise ValueError(f"GRU architecture must be one of {', '.join(ARCHITECTURES)}, not {architecture!r}")
     if embedding_matrix is not None:
         if embedding_matrix.shape[0] != vocab_rows:
             raise ValueError(f"embedding matrix has {embedding_matrix.shape[0]} rows, expected {vocab_rows}")
@@ -37,11 +66,23 @@ def build_gru_model(vocab_rows: int, embedding_dim: int = 128, units: int = 128,
         initializer = keras.initializers.Constant(embedding_matrix)
     else:
         initializer = "uniform"
-    token_ids = keras.Input(shape=(None,), dtype=tf.int64, name=features.TOKEN_IDS)
     mask = PaddingMask(name="padding_mask")(token_ids)
     embedded = keras.layers.Embedding(vocab_rows, embedding_dim, embeddings_initializer=initializer,
                                       name="embedding")(token_ids)
-    sequence = keras.layers.GRU(units, return_sequences=True, name="gru_sequence")(embedded, mask=mask)
-    state = keras.layers.GRU(units, name="gru_final")(sequence, mask=mask)
-    probability = keras.layers.Dense(1, activation="sigmoid", name=features.PROBABILITY)(state)
-    return compile_binary_classifier(keras.Model(token_ids, probability, name="masked_gru"), learning_rate)
+    if architecture == "seed":
+        sequence = keras.layers.GRU(units, return_sequences=True, name="gru_sequence")(embedded, mask=mask)
+        summary = keras.layers.GRU(units, name="gru_final")(sequence, mask=mask)
+    else:
+        embedded = keras.layers.SpatialDropout1D(SPATIAL_DROPOUT, name="spatial_dropout")(embedded)
+        states = keras.layers.Bidirectional(keras.layers.GRU(units, return_sequences=True),
+                                            name="bigru")(embedded, mask=mask)
+        summary = MaskedMaxMeanPooling(name="masked_max_mean")(states, mask)
+    return keras.layers.Dense(1, name="gru_logit")(summary)
+
+
+def build_gru_model(architecture: str, vocab_rows: int, embedding_dim: int, units: int,
+                    learning_rate: LearningRate = 1e-3, embedding_matrix: Optional[np.ndarray] = None) -> keras.Model:
+    """The GRU family as a compiled classifier (token ids -> probability)."""
+    token_ids = keras.Input(shape=(None,), dtype=tf.int64, name=features.TOKEN_IDS)
+    logit = gru_logit(token_ids, vocab_rows, architecture, embedding_dim, units, embedding_matrix)
+    return binary_classifier({features.TOKEN_IDS: token_ids}, logit, f"{architecture}_gru", learning_rate)

@@ -11,6 +11,9 @@ from typing import Any, Mapping, Optional, Type, TypeVar
 
 T = TypeVar("T")
 
+GRU_ARCHITECTURES = ("seed", "pooled_bigru")  # models/gru.py builds them
+LEARNING_RATE_SCHEDULES = ("constant", "cosine")  # models/trainer.py
+
 
 def settings_from(cls: Type[T], values: Optional[Mapping[str, Any]], step: str) -> T:
     """`cls(**values)`, or a ValueError naming the missing and unknown keys."""
@@ -29,12 +32,15 @@ class TransformSettings:
     vocab_size: int
     oov_buckets: int
     max_tokens: int
+    tail_tokens: int
     code_fingerprint: str   # only a cache key: TFX does not hash code given by dotted path
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainerSettings:
     model: str
+    gru_architecture: str
+    wide_tower: bool
     embedding_dim: int
     gru_units: int
     pretrained_embeddings: Optional[str]
@@ -47,7 +53,9 @@ class TrainerSettings:
     evaluations_per_epoch: int
     batch_size: int
     learning_rate: float
+    learning_rate_schedule: str
     seed: int
+    deterministic_ops: bool
     oov_buckets: int
     code_fingerprint: str
     sources_digest: str     # only a cache key: the content of the vectors and Hub module, not their names

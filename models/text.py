@@ -30,16 +30,28 @@ def max_bytes_for(max_tokens: int) -> int:
     return BYTES_PER_TOKEN * max_tokens
 
 
-def clean_text(texts: tf.Tensor, max_bytes: Optional[int] = None) -> tf.Tensor:
-    """[batch] raw strings -> [batch] cleaned strings (see the module docstring)."""
+def clean_text(texts: tf.Tensor, max_bytes: Optional[int] = None, tail_bytes: int = 0) -> tf.Tensor:
+    """[batch] raw strings -> [batch] cleaned strings (see the module docstring). A text longer
+    than `max_bytes` keeps its first `max_bytes - tail_bytes` and its last `tail_bytes` bytes."""
     if max_bytes is not None:
-        texts = tf.strings.substr(texts, 0, max_bytes)  # may cut a character: repaired just below
+        texts = head_and_tail_bytes(texts, max_bytes, tail_bytes)  # may cut a character: repaired below
     texts = tf.strings.unicode_transcode(texts, "UTF-8", "UTF-8", errors="replace")
     texts = tf.strings.lower(texts, encoding="utf-8")
     texts = tf.strings.regex_replace(texts, f"[{APOSTROPHES}]", "'")
     texts = tf.strings.regex_replace(texts, BR_TAG, " ")
     texts = tf.strings.regex_replace(texts, NON_WORD, " ")
     return tf.strings.strip(texts)
+
+
+def head_and_tail_bytes(texts: tf.Tensor, max_bytes: int, tail_bytes: int = 0) -> tf.Tensor:
+    """Each string cut to at most `max_bytes` (+1 for the space joining its head and tail)."""
+    head = tf.strings.substr(texts, 0, max_bytes - tail_bytes)
+    if not tail_bytes:
+        return head
+    lengths = tf.strings.length(texts)
+    start = tf.minimum(tf.maximum(lengths - tail_bytes, max_bytes - tail_bytes), lengths)  # never past the end
+    tail = tf.strings.substr(texts, start, tf.fill(tf.shape(lengths), tail_bytes))
+    return tf.where(lengths > max_bytes, head + " " + tail, tf.strings.substr(texts, 0, max_bytes))
 
 
 def tokenize(texts: tf.Tensor, max_tokens: Optional[int] = None) -> tf.RaggedTensor:

@@ -17,6 +17,7 @@ import warnings
 from typing import Any, Dict, List, Optional
 
 from models.errors import UserError
+from models.settings import GRU_ARCHITECTURES, LEARNING_RATE_SCHEDULES
 from pipeline.configs import MODEL_FAMILIES, PipelineConfig, load_config_file
 from pipeline.console import console_and_log
 from pipeline.hub_commands import add_commands as add_hub_commands
@@ -24,14 +25,17 @@ from pipeline.kubeflow_commands import add_commands as add_kubeflow_commands
 
 DEFAULT_DATA_DIR = "data"  # where `data download` puts aclImdb, and where `run` looks by default
 # Config fields that `run` exposes as --flags (the rest: --config FILE).
-RUN_FLAGS = ("model", "epochs", "steps_per_epoch", "early_stopping_patience", "evaluations_per_epoch",
-             "batch_size", "learning_rate", "vocab_size", "oov_buckets",
-             "max_tokens", "embedding_dim", "gru_units", "pretrained_embeddings", "hub_handle", "hub_sha256",
+RUN_FLAGS = ("model", "gru_architecture", "wide_tower", "epochs", "steps_per_epoch", "early_stopping_patience", "evaluations_per_epoch",
+             "batch_size", "learning_rate", "learning_rate_schedule", "vocab_size", "oov_buckets",
+             "max_tokens", "tail_share", "embedding_dim", "gru_units", "pretrained_embeddings", "hub_handle", "hub_sha256",
              "hub_trainable", "eval_percent", "max_rejected_fraction", "max_review_bytes",
              "min_train_examples", "min_eval_examples", "min_label_fraction", "label_drift_threshold",
              "length_drift_threshold", "accuracy_threshold", "auc_threshold", "baseline_margin",
-             "min_slice_examples", "canary_max_seconds", "keep_versions", "seed",
+             "min_slice_examples", "canary_max_seconds", "keep_versions", "seed", "deterministic_ops",
              "pipeline_root", "metadata_path", "serving_dir")
+
+CHOICES = {"model": MODEL_FAMILIES, "gru_architecture": GRU_ARCHITECTURES,
+           "learning_rate_schedule": LEARNING_RATE_SCHEDULES}
 
 
 def _flag_type(field: dataclasses.Field):
@@ -53,8 +57,8 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         text += "" if "(default" in text else f" (default: {shown})"
         if kind is bool:
             parser.add_argument(flag, dest=name, action=argparse.BooleanOptionalAction, default=None, help=text)
-        elif name == "model":
-            parser.add_argument(flag, dest=name, choices=MODEL_FAMILIES, default=None, help=text)
+        elif name in CHOICES:
+            parser.add_argument(flag, dest=name, choices=CHOICES[name], default=None, help=text)
         else:
             parser.add_argument(flag, dest=name, type=kind, default=None, metavar=name.upper(), help=text)
 

@@ -7,11 +7,15 @@ named by component in one sentence, and the run summary printed and written to
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import threading
 import time
 from typing import Any, Dict, Optional, TextIO
+
+import psutil
 
 from models.errors import UserError
 from pipeline.configs import PipelineConfig
@@ -25,20 +29,62 @@ REPORT_FILE = "report.html"
 log = logging.getLogger(RUNNER_LOGGER)
 
 
-class ComponentProgress(logging.Handler):
-    """Listens to TFX's launcher log records and reports one line per component start/end."""
+class MemorySampler(threading.Thread):
+    """Resident memory of this process and its children (Beam's workers), sampled a few times a
+    second: LocalDagRunner runs every component in this process, so the process's own peak says
+    nothing about which component needed it."""
+
+    INTERVAL = 0.25
 
     def __init__(self):
+        super().__init__(name="memory-sampler", daemon=True)
+        self.peak_mib = 0.0
+        self._stop_event = threading.Event()
+        self._lock = threading.Lock()  # a sample taken before a reset must not land after it
+
+    def reset(self) -> float:
+        """The peak since the last reset, and starts a new one."""
+        current = self._current_mib()
+        with self._lock:
+            peak, self.peak_mib = self.peak_mib, current
+        return max(peak, current)
+
+    @staticmethod
+    def _current_mib() -> float:
+        process = psutil.Process()
+        total = process.memory_info().rss
+        for child in process.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                total += child.memory_info().rss
+        return total / 2**20
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.INTERVAL):
+            with contextlib.suppress(psutil.Error), self._lock:
+                self.peak_mib = max(self.peak_mib, self._current_mib())
+
+    def stop(self) -> None:
+        self._stop_event.set()
+
+
+class ComponentProgress(logging.Handler):
+    """Listens to TFX's launcher log records and reports one line per component start/end, with
+    its time and its peak resident memory."""
+
+    def __init__(self, memory: Optional[MemorySampler] = None):
         super().__init__(level=logging.INFO)
         self.executions: Dict[str, Dict[str, Any]] = {}
         self.current: Optional[str] = None
         self._started = 0.0
+        self._memory = memory
 
     def emit(self, record: logging.LogRecord) -> None:
         message, args = record.msg, record.args or ()
         if message == "Component %s is running.":
             self.current, self._started = str(args[0]), time.time()
             self.executions[self.current] = {"execution_id": None, "cached": False, "seconds": None}
+            if self._memory:
+                self._memory.reset()
             log.info("[%s] %s started", time.strftime("%H:%M:%S"), self.current)
         elif self.current and message == "Going to run a new execution %d":
             self.executions[self.current]["execution_id"] = int(args[0])
@@ -47,7 +93,10 @@ class ComponentProgress(logging.Handler):
         elif message == "Component %s is finished." and str(args[0]) in self.executions:
             info = self.executions[str(args[0])]
             info["seconds"] = round(time.time() - self._started, 1)
-            how = "from cache" if info["cached"] else f"{info['seconds']:.0f}s"
+            if self._memory:
+                info["peak_rss_mib"] = round(self._memory.reset())
+            how = "from cache" if info["cached"] else f"{info['seconds']:.0f}s" + (
+                f", peak memory {info['peak_rss_mib'] / 1024:.1f} GiB" if "peak_rss_mib" in info else "")
             log.info("[%s] %s finished (%s)", time.strftime("%H:%M:%S"), args[0], how)
             self.current = None
 
@@ -144,7 +193,9 @@ def _run(config: PipelineConfig, log_path: str) -> Dict[str, Any]:
 
     connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.resolved_metadata_path)
     pipeline = create_pipeline(config, metadata_connection_config=connection)
-    progress = ComponentProgress()
+    memory = MemorySampler()
+    memory.start()
+    progress = ComponentProgress(memory)
     absl_logger = logging.getLogger("absl")
     absl_logger.addHandler(progress)
     started = time.time()
@@ -172,6 +223,7 @@ def _run(config: PipelineConfig, log_path: str) -> Dict[str, Any]:
         raise UserError(message.rstrip(".") + f". Details in {log_path}.") from error
     finally:
         absl_logger.removeHandler(progress)
+        memory.stop()
 
     summary = run_summary.build_summary(metadata_store.MetadataStore(connection), progress.executions)
     summary.update(base, status="succeeded", seconds=round(time.time() - started, 1))

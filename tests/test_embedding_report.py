@@ -231,7 +231,7 @@ def test_gru_model_report(tmp_path):
     from models.gru import build_gru_model  # pylint: disable=import-outside-toplevel
 
     tf.keras.utils.set_random_seed(0)
-    model = build_gru_model(1 + len(VOCAB) + OOV, embedding_dim=4, units=3)
+    model = build_gru_model("seed", 1 + len(VOCAB) + OOV, embedding_dim=4, units=3)
     score = er.gru_score_fn(model, VOCAB)
     scores = score(["awesome", "the"])
     padded = np.array([[VOCAB.index("awesome") + 1, 0, 0], [1, 0, 0]], dtype=np.int64)

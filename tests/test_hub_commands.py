@@ -93,7 +93,7 @@ class _ExportedGru(tf.Module):
 def save_gru(path, vocab, seed):
     """A tiny real masked GRU's embedding, saved the way the pipeline's model carries it."""
     tf.keras.utils.set_random_seed(seed)
-    model = build_gru_model(1 + len(vocab) + OOV, embedding_dim=DIM, units=2)
+    model = build_gru_model("seed", 1 + len(vocab) + OOV, embedding_dim=DIM, units=2)
     embeddings = model.get_layer("embedding").embeddings
     assert embeddings.name == "embedding/embeddings:0"
     src = path.parent / f"src-{path.name}" / "vocabulary"

@@ -8,10 +8,10 @@ import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
 from models import features
-from models.preprocessing import preprocessing_fn
+from models.preprocessing import head_and_tail, preprocessing_fn
 from models.text import clean_text
 
-SETTINGS = {"vocab_size": 3, "oov_buckets": 4, "max_tokens": 6, "code_fingerprint": "test"}
+SETTINGS = {"vocab_size": 3, "oov_buckets": 4, "max_tokens": 6, "tail_tokens": 2, "code_fingerprint": "test"}
 RAW_SPEC = {"text": tf.io.FixedLenFeature([1], tf.string), "label": tf.io.FixedLenFeature([1], tf.int64)}
 
 
@@ -61,6 +61,14 @@ def test_br_tags_removed_and_sequence_truncated(analysed):
     assert transformed[1][features.CLEAN_TEXT] == b"good film"
     assert transformed[2][features.NUM_TOKENS] == SETTINGS["max_tokens"]
     assert len(transformed[2][features.TOKEN_IDS]) == SETTINGS["max_tokens"]
+
+
+def test_a_long_review_keeps_its_head_and_its_tail():
+    tokens = tf.ragged.constant([[f"w{i}" for i in range(10)], ["a", "b"], []])
+    kept = head_and_tail(tokens, max_tokens=6, tail_tokens=2).to_list()
+    assert kept[0] == [b"w0", b"w1", b"w2", b"w3", b"w8", b"w9"]
+    assert kept[1:] == [[b"a", b"b"], []]
+    assert head_and_tail(tokens, 6, 0).to_list()[0] == [f"w{i}".encode() for i in range(6)]  # the seed's cut
 
 
 def test_clean_text_keeps_letters_and_apostrophes():

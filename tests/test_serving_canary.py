@@ -72,7 +72,7 @@ def run_canary(folder, model_uri, blessed=True, max_seconds=10.0, canaries=CANAR
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def canary_runs(tmp_path_factory):
     """Every case at once (each its own fresh process, as in a run): {case: run_canary's answer}.
     A fresh TensorFlow process takes seconds to start; in parallel the cases cost about one."""
     from concurrent.futures import ThreadPoolExecutor
@@ -101,8 +101,8 @@ def by_name(report, prefix):
     return row
 
 
-def test_a_sensible_model_passes_and_the_pusher_accepts_it(runs):
-    infra, folder, report = runs["sensible"]
+def test_a_sensible_model_passes_and_the_pusher_accepts_it(canary_runs):
+    infra, folder, report = canary_runs["sensible"]
     assert report["passed"] and report["verdict"].startswith("servable: all 4 clear canaries right")
     assert pusher_accepts(infra)
     assert infra.get_int_custom_property("blessed") == 1 and (folder / BLESSED_FILE).exists()
@@ -119,23 +119,23 @@ def test_a_sensible_model_passes_and_the_pusher_accepts_it(runs):
     assert report["total_seconds"] >= report["load_seconds"] + report["call_seconds"]
 
 
-def test_an_inverted_model_fails_naming_a_clear_canary_and_is_not_pushed(runs):
-    infra, folder, report = runs["inverted"]
+def test_an_inverted_model_fails_naming_a_clear_canary_and_is_not_pushed(canary_runs):
+    infra, folder, report = canary_runs["inverted"]
     assert not report["passed"] and not pusher_accepts(infra)
     assert infra.get_int_custom_property("blessed") == 0 and (folder / NOT_BLESSED_FILE).exists()
     assert report["verdict"].startswith(f"not servable: canary 'clear positive: a {POSITIVE[0]} and {POSITIVE[1]} "
                                         "film': probability 0.018 (negative), expected positive (and 3 more)")
 
 
-def test_a_model_that_answers_nan_on_a_long_review_fails_naming_it(runs):
-    infra, _, report = runs["nan_on_long"]
+def test_a_model_that_answers_nan_on_a_long_review_fails_naming_it(canary_runs):
+    infra, _, report = canary_runs["nan_on_long"]
     assert not report["passed"] and not pusher_accepts(infra)
     assert report["verdict"] == "not servable: canary '1 MB review': probability nan, not a number in [0, 1]"
     assert by_name(report, "clear positive: a")["passed"] and by_name(report, "clear negative: a")["passed"]
 
 
-def test_a_model_slower_than_the_bound_is_stopped_and_fails(runs):
-    infra, _, report = runs["slow"]
+def test_a_model_slower_than_the_bound_is_stopped_and_fails(canary_runs):
+    infra, _, report = canary_runs["slow"]
     assert not report["passed"] and not pusher_accepts(infra)
     assert report["verdict"].startswith("not servable: the canary call did not finish within")
     assert report["verdict"].endswith("and was stopped (limit 1.00 s)")
@@ -143,8 +143,8 @@ def test_a_model_slower_than_the_bound_is_stopped_and_fails(runs):
     assert report["call_seconds"] < SLOW_SECONDS     # ... and not waited for
 
 
-def test_a_model_the_gate_refused_is_not_even_loaded(runs):
-    infra, folder, report = runs["refused"]
+def test_a_model_the_gate_refused_is_not_even_loaded(canary_runs):
+    infra, folder, report = canary_runs["refused"]
     assert report == {"passed": False, "skipped": True,
                       "verdict": "skipped: the model was not blessed, so it was not loaded"}
     assert infra.get_int_custom_property("blessed") == 0 and (folder / NOT_BLESSED_FILE).exists()

@@ -59,3 +59,11 @@ def test_raw_input_is_bounded_before_cleaning():
     assert tokens.row_lengths().numpy().tolist() == [400]
     # real reviews are far below the bound: the longest IMDB review has ~13,700 bytes for 2,470 words
     assert text.max_bytes_for(400) > 13_700 * 400 // 2_470
+
+
+def test_a_long_raw_review_keeps_its_first_and_last_bytes():
+    from models.text import head_and_tail_bytes
+
+    texts = tf.constant(["abcdefghijkl", "abcdefghij", "abc", ""])
+    assert head_and_tail_bytes(texts, 10, 3).numpy().tolist() == [b"abcdefg jkl", b"abcdefghij", b"abc", b""]
+    assert head_and_tail_bytes(texts, 10).numpy().tolist()[0] == b"abcdefghij"  # no tail: the head only

@@ -15,6 +15,7 @@ from typing import Any, Dict, List, Optional
 
 from models import storage
 from models.errors import UserError
+from models.settings import GRU_ARCHITECTURES, LEARNING_RATE_SCHEDULES
 
 MODEL_FAMILIES = ("gru", "hub")
 SCHEMA_DIR = str(Path(__file__).resolve().parent)  # holds schema.pbtxt, the curated schema
@@ -61,12 +62,19 @@ class PipelineConfig:
         0.1, "largest L-infinity distance of the review-length buckets from the served model's training data")
 
     # Transform
-    vocab_size: int = _setting(10_000, "most frequent words kept in the vocabulary")
+    vocab_size: int = _setting(20_000, "most frequent words kept in the vocabulary")
     oov_buckets: int = _setting(1_000, "hash buckets for words outside the vocabulary")
-    max_tokens: int = _setting(400, "tokens kept per review (the rest is cut)")
+    max_tokens: int = _setting(400, "tokens kept per review (a longer one keeps its head and its tail)")
+    tail_share: float = _setting(
+        0.25, "share of max_tokens taken from the end of a longer review, the rest from its start (0: start only)")
 
     # Trainer
     model: str = _setting("gru", "model family: gru (masked GRU) or hub (TF Hub text embedding)")
+    gru_architecture: str = _setting(
+        "pooled_bigru", "GRU family layers: pooled_bigru (bidirectional GRU, masked max+mean pooling) or seed "
+                        "(the original GRU -> GRU -> last state)")
+    wide_tower: bool = _setting(
+        True, "add an NB-weighted linear tower over hashed word unigrams and bigrams beside the model (wide and deep)")
     embedding_dim: int = _setting(128, "GRU embedding width (the vectors' width with --pretrained-embeddings)")
     gru_units: int = _setting(128, "units of each GRU layer")
     pretrained_embeddings: Optional[str] = _setting(None, "GloVe/word2vec text file to initialise the GRU embedding")
@@ -78,8 +86,13 @@ class PipelineConfig:
     evaluations_per_epoch: int = _setting(2, "evaluations (and early-stopping checks) per epoch")
     early_stopping_patience: int = _setting(1, "epochs without eval-loss improvement before stopping (0 = off)")
     batch_size: int = _setting(64, "reviews per training batch")
-    learning_rate: float = _setting(1e-3, "Adam learning rate")
+    learning_rate: float = _setting(3e-3, "Adam learning rate (the starting one with the cosine schedule)")
+    learning_rate_schedule: str = _setting(
+        "cosine", "cosine: decays to 0 over epochs x steps, so the last rounds take small steps; or constant")
     seed: int = _setting(42, "random seed of shuffling and initialisation")
+    deterministic_ops: bool = _setting(
+        False, "make TensorFlow's ops deterministic too (tf.config.experimental.enable_op_determinism), so a seed "
+               "repeats its training exactly on the same machine and software; slower (bench/determinism.py)")
 
     # Evaluator
     accuracy_threshold: float = _setting(0.80, "eval accuracy a model needs to be blessed")
@@ -118,6 +131,11 @@ class PipelineConfig:
 
     # -- derived paths -------------------------------------------------------------------------
     @property
+    def tail_tokens(self) -> int:
+        """Tokens a review longer than max_tokens keeps from its end."""
+        return round(self.max_tokens * self.tail_share)
+
+    @property
     def resolved_pipeline_root(self) -> str:
         return self.pipeline_root or os.path.join(self.workdir, "pipeline_root")
 
@@ -135,6 +153,14 @@ class PipelineConfig:
         problems = []
         if self.model not in MODEL_FAMILIES:
             problems.append(f"model must be one of {', '.join(MODEL_FAMILIES)}, not {self.model!r}")
+        if self.gru_architecture not in GRU_ARCHITECTURES:
+            problems.append(f"gru_architecture must be one of {', '.join(GRU_ARCHITECTURES)}, "
+                            f"not {self.gru_architecture!r}")
+        if self.learning_rate_schedule not in LEARNING_RATE_SCHEDULES:
+            problems.append(f"learning_rate_schedule must be one of {', '.join(LEARNING_RATE_SCHEDULES)}, "
+                            f"not {self.learning_rate_schedule!r}")
+        if not 0.0 <= self.tail_share <= 1.0:
+            problems.append(f"tail_share must be between 0 and 1, not {self.tail_share}")
         if self.model == "hub" and not self.hub_handle:
             problems.append("the hub model needs hub_handle (a TF Hub URL or a local module path)")
         if not 1 <= self.eval_percent <= 50:

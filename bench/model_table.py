@@ -1,0 +1,132 @@
+"""Benchmark: the model families side by side, medians of several seeds, as one BENCHMARKS table.
+
+Not a test. Each configuration runs the whole pipeline on the full data once per seed
+(bench/full_pipeline.py in a fresh process, so memory and imports are that run's own), in one
+workdir per configuration: the first seed pays ExampleGen, StatisticsGen and Transform, later
+seeds take them from the cache, as a user re-training would. Every seed pushes into its own
+serving folder and is blessed on the absolute floor only (baseline_margin 1), so each seed's own
+model is the one scored on the test split. Results already on disk are reused: the table can be
+filled over several invocations. TFX's own IMDB example is bench/tfx_imdb_example.py; its result
+is read from its workdir when present.
+
+    .venv/bin/python bench/model_table.py --configs wide_and_deep improved_gru --seeds 1 2 3
+    .venv/bin/python bench/model_table.py --table-only      # aggregate what exists, write the table
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+GLOVE = ROOT.parent / "shared" / "data" / "glove" / "glove.6B.50d.top100k.txt.gz"
+SEED_MODEL = ["--set", "gru_architecture=seed", "--set", "wide_tower=false", "--set", "vocab_size=10000",
+              "--set", "tail_share=0", "--set", "learning_rate=0.001",
+              "--set", "learning_rate_schedule=constant"]  # the seed's model, preprocessing and training exactly
+CONFIGS: Dict[str, Dict] = {
+    "seed_gru": {"label": "seed GRU (the original model, random embedding)", "args": SEED_MODEL},
+    "glove_gru": {"label": "seed GRU, GloVe-initialised", "args": SEED_MODEL + ["--pretrained-embeddings", str(GLOVE)]},
+    "improved_gru": {"label": "improved GRU (pooled BiGRU, 20k vocabulary, head+tail, cosine 3e-3, GloVe)",
+                     "args": ["--set", "wide_tower=false", "--pretrained-embeddings", str(GLOVE)]},
+    "wide_and_deep": {"label": "wide and deep (improved GRU + NB uni/bigram tower) — the default",
+                      "args": ["--pretrained-embeddings", str(GLOVE)]},
+    "hub_wide": {"label": "Hub family (GloVe bag-of-embeddings module, fine-tuned) + NB uni/bigram tower",
+                 "args": ["--model", "hub", "--hub-from-vectors", str(GLOVE), "--hub-trainable"]},
+    "hub": {"label": "Hub family alone (GloVe module, fine-tuned)",
+            "args": ["--model", "hub", "--hub-from-vectors", str(GLOVE), "--hub-trainable", "--set", "wide_tower=false"]},
+}
+PEER_WORKDIR = ROOT / "workdir-bench-tfx-example"
+COMPONENTS = ("ImdbExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator", "ServingCanary")
+
+
+def workdir(name: str) -> Path:
+    return ROOT / f"workdir-bench-{name.replace('_', '-')}"
+
+
+def result_path(name: str, seed: int) -> Path:
+    return workdir(name) / f"bench_result-seed{seed}.json"
+
+
+def run(name: str, seed: int) -> None:
+    wd = workdir(name)
+    command = [sys.executable, str(ROOT / "bench" / "full_pipeline.py"), "--workdir", str(wd), "--seed", str(seed),
+               "--label", CONFIGS[name]["label"], "--no-record", *CONFIGS[name]["args"],
+               "--set", f"serving_dir={wd / f'serving-seed{seed}'}", "--set", "baseline_margin=1.0"]
+    print("running", " ".join(command), flush=True)
+    subprocess.run(command, check=True)
+
+
+def spread(values: List[float], digits: int, scale: float = 1.0) -> str:
+    values = [v * scale for v in values if v is not None]
+    if not values:
+        return "–"
+    median = statistics.median(values)
+    if len(values) == 1:
+        return f"{median:.{digits}f} (1 run)"
+    return f"{median:.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
+
+
+def row(label: str, results: List[dict]) -> str:
+    cold = [r for r in results if "Transform" not in r.get("cached", [])]
+    cells = [label, str(len(results)),
+             spread([r["test_accuracy"] for r in results], 4),
+             spread([r.get("dedup_test_accuracy") for r in results], 4),
+             spread([(r.get("eval") or {}).get("accuracy") for r in results], 4)]
+    for component in COMPONENTS:
+        source = cold if component in ("ImdbExampleGen", "StatisticsGen", "Transform") else results
+        cells.append(spread([r["component_seconds"].get(component) for r in source], 0))
+    cells.append(spread([r["pipeline_seconds"] for r in cold], 1, 1 / 60))
+    peaks = [max(v for v in r.get("component_peak_rss_mib", {}).values() if v) for r in results
+             if any(r.get("component_peak_rss_mib", {}).values())]
+    cells.append(spread(peaks, 1, 1 / 1024))
+    return "| " + " | ".join(cells) + " |"
+
+
+def table() -> str:
+    header = ["configuration", "runs", "test acc.", "dedup. test acc.", "eval acc."] + \
+             [f"{c} s" for c in COMPONENTS] + ["cold run min", "peak GiB (largest component)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    machine = date = None
+    for name, config in CONFIGS.items():
+        results = [json.loads(p.read_text()) for p in sorted(p for p in workdir(name).glob("bench_result-seed*.json")
+                                                      if p.stem.rsplit("seed", 1)[1].isdigit())]
+        if results:
+            lines.append(row(config["label"], results))
+            machine, date = results[0]["machine"], results[0]["date"]
+    peer = PEER_WORKDIR / "bench_result.json"
+    if peer.exists():
+        result = json.loads(peer.read_text())
+        seconds = result.get("component_seconds", {})
+        cells = [result["label"], "1", f"{result['test_accuracy']:.4f}", "–",
+                 f"{result['eval_accuracy']:.4f}" if result.get("eval_accuracy") is not None else "–"]
+        cells += [f"{seconds[c]:.0f}" if seconds.get(c) is not None else "–" for c in
+                  ("CsvExampleGen", "StatisticsGen", "Transform", "Trainer", "Evaluator")] + ["–"]
+        cells += [f"{result['pipeline_seconds'] / 60:.1f}", f"{result['peak_rss_mib'] / 1024:.1f} (whole run)"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + f"\n\nMachine: {machine}; date {date}. Medians with (min–max) over the runs (seeds)."
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="*", default=list(CONFIGS), choices=list(CONFIGS))
+    parser.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3])
+    parser.add_argument("--table-only", action="store_true", help="run nothing; aggregate existing results")
+    parser.add_argument("--rerun", action="store_true", help="run a seed again even if its result exists")
+    args = parser.parse_args(argv)
+    if not args.table_only:
+        for name in args.configs:
+            for seed in args.seeds:
+                if args.rerun or not result_path(name, seed).exists():
+                    run(name, seed)
+    text = table()
+    print(text)
+    (ROOT / "bench" / "model_table.md").write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
