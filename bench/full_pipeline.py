@@ -117,10 +117,11 @@ def main() -> int:
         args.hub_handle = str(build_module_from_word_vectors(
             args.hub_from_vectors, os.path.join(workdir, "hub_module"),
             num_oov_buckets=PipelineConfig.defaults()["oov_buckets"]))
-    config = PipelineConfig(data_root=data_root, workdir=workdir, model=args.model, epochs=args.epochs,
-                            pretrained_embeddings=args.pretrained_embeddings, hub_handle=args.hub_handle,
-                            hub_trainable=args.hub_trainable, accuracy_threshold=0.5, seed=args.seed,
-                            **dict(_setting(text) for text in args.set))
+    settings = dict(model=args.model, epochs=args.epochs, pretrained_embeddings=args.pretrained_embeddings,
+                    hub_handle=args.hub_handle, hub_trainable=args.hub_trainable, accuracy_threshold=0.5,
+                    seed=args.seed)
+    settings.update(_setting(text) for text in args.set)  # --set wins over the named flags
+    config = PipelineConfig(data_root=data_root, workdir=workdir, **settings)
     started = time.time()
     summary = run_local(config)
     pipeline_seconds = time.time() - started

@@ -51,9 +51,10 @@ def result_path(name: str, seed: int) -> Path:
     return workdir(name) / f"bench_result-seed{seed}.json"
 
 
-def run(name: str, seed: int) -> None:
+def run(name: str, seed: int, tag: str = "") -> None:
     wd = workdir(name)
     command = [sys.executable, str(ROOT / "bench" / "full_pipeline.py"), "--workdir", str(wd), "--seed", str(seed),
+               *(["--tag", tag] if tag else []),
                "--label", CONFIGS[name]["label"], "--no-record", *CONFIGS[name]["args"],
                "--set", f"serving_dir={wd / f'serving-seed{seed}'}", "--set", "baseline_margin=1.0"]
     print("running", " ".join(command), flush=True)
@@ -116,11 +117,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--seeds", nargs="*", type=int, default=[1, 2, 3])
     parser.add_argument("--table-only", action="store_true", help="run nothing; aggregate existing results")
     parser.add_argument("--rerun", action="store_true", help="run a seed again even if its result exists")
+    parser.add_argument("--unchanged-rerun", action="store_true",
+                        help="run each seed again exactly as before (the cache should serve it), result tagged rerun")
     args = parser.parse_args(argv)
     if not args.table_only:
         for name in args.configs:
             for seed in args.seeds:
-                if args.rerun or not result_path(name, seed).exists():
+                if args.unchanged_rerun:
+                    run(name, seed, tag="rerun")
+                elif args.rerun or not result_path(name, seed).exists():
                     run(name, seed)
     text = table()
     print(text)

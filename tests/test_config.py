@@ -75,3 +75,12 @@ def test_kubeflow_pod_sizes_default_to_the_full_imdb_run_and_can_be_unset():
     assert (config.transform_cpu, config.transform_memory) == (2.0, "4Gi")
     config = PipelineConfig(trainer_cpu=0, trainer_memory="", transform_cpu=0.5, transform_memory="1536Mi")
     assert (config.trainer_cpu, config.trainer_memory, config.transform_cpu) == (0, "", 0.5)
+
+
+def test_whole_numbers_in_a_file_are_read_as_the_float_settings_they_are(tmp_path):
+    """`"accuracy_threshold": 0` in JSON is an int; TFX's parameter type check refuses ints for floats."""
+    path = tmp_path / "c.json"
+    path.write_text('{"accuracy_threshold": 0, "learning_rate": 1, "epochs": 2}')
+    config = PipelineConfig.from_file(str(path))
+    assert type(config.accuracy_threshold) is float and type(config.learning_rate) is float
+    assert type(config.epochs) is int

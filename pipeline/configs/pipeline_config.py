@@ -122,6 +122,11 @@ class PipelineConfig:
         "6Gi", "memory of the Trainer task on Kubeflow, a Kubernetes quantity (request and limit; '': unset)")
 
     def __post_init__(self) -> None:
+        # A JSON/YAML file or --set writes 0 for 0.0; TFX's parameter type check would refuse the int later.
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if field.type in (float, "float") and isinstance(value, int) and not isinstance(value, bool):
+                object.__setattr__(self, field.name, float(value))
         # minio://bucket/key (a stock KFP install's store) is s3://bucket/key to TensorFlow and Beam.
         for name in URI_FIELDS:
             value = getattr(self, name)
