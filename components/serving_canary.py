@@ -124,12 +124,21 @@ try:
         raise ValueError("the model has no %r signature (it has %s)"
                        % (request["signature"], ", ".join(sorted(loaded.signatures)) or "none"))
     serve = loaded.signatures[request["signature"]]
+    warmed = 0
+    warmup = request["model_dir"].rstrip("/") + "/" + request["warmup_file"]
+    if tf.io.gfile.exists(warmup):  # replayed while loading, as TF Serving does
+        from tensorflow_serving.apis import prediction_log_pb2
+        for record in tf.data.TFRecordDataset(warmup):
+            logged = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+            loaded.signatures[logged.model_spec.signature_name or request["signature"]](
+                **{name: tf.constant(tf.make_ndarray(value)) for name, value in logged.inputs.items()})
+            warmed += 1
 except Exception as error:
     traceback.print_exc()
     write("result.json", {"load_error": last_line(error), "import_seconds": imported - started})
     sys.exit(0)
 load_seconds = time.perf_counter() - imported
-write("loaded.json", {"import_seconds": imported - started, "load_seconds": load_seconds})
+write("loaded.json", {"import_seconds": imported - started, "load_seconds": load_seconds, "warmup_requests": warmed})
 texts = [base64.b64decode(text) for text in request["texts"]]
 
 def call(batch):
@@ -140,7 +149,7 @@ def call(batch):
         raise ValueError("%d probabilities for %d texts" % (len(probabilities), len(batch)))
     return probabilities, labels
 
-result = {"import_seconds": imported - started, "load_seconds": load_seconds}
+result = {"import_seconds": imported - started, "load_seconds": load_seconds, "warmup_requests": warmed}
 began = time.perf_counter()
 try:
     result["probabilities"], result["labels"] = call(texts)
@@ -186,6 +195,7 @@ def run_in_fresh_process(model_dir: str, texts: List[bytes], max_seconds: float,
         with open(os.path.join(work, "request.json"), "w", encoding="utf-8") as handle:
             json.dump({"model_dir": model_dir, "signature": features.SERVING_SIGNATURE, "input": features.RAW_TEXT,
                        "probability": features.PROBABILITY, "label": features.PREDICTED_LABEL,
+                       "warmup_file": features.WARMUP_FILE,
                        "texts": [base64.b64encode(text).decode("ascii") for text in texts]}, handle)
         env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
         started = time.monotonic()
@@ -288,7 +298,8 @@ def judge(canaries: List[Dict[str, Any]], result: Dict[str, Any], max_seconds: f
                "(negations, empty, 1 MB and invalid UTF-8 reviews) are reported but not required to be right")
     return {"passed": failure is None, "verdict": verdict,
             "max_seconds": max_seconds, "import_seconds": result.get("import_seconds"),
-            "load_seconds": result.get("load_seconds"), "call_seconds": call_seconds,
+            "load_seconds": result.get("load_seconds"), "warmup_requests": result.get("warmup_requests", 0),
+            "call_seconds": call_seconds,
             "total_seconds": result.get("total_seconds"), "canaries": rows}
 
 
@@ -327,8 +338,9 @@ def ServingCanary(  # pylint: disable=invalid-name
         log.info("%s %s: probability %s%s", "ok  " if row["passed"] else "FAIL", row["name"],
                  "-" if row["probability"] is None else f"{row['probability']:.3f}",
                  f" ({row['problem']})" if row["problem"] else "")
-    log.info("%s (process start to answer %.1f s: load %s s, call %s s)", report["verdict"],
-             report["total_seconds"] or 0.0, _seconds(report["load_seconds"]), _seconds(report["call_seconds"]))
+    warmed = f" with {report['warmup_requests']} warmup requests" if report.get("warmup_requests") else ""
+    log.info("%s (process start to answer %.1f s: load%s %s s, call %s s)", report["verdict"],
+             report["total_seconds"] or 0.0, warmed, _seconds(report["load_seconds"]), _seconds(report["call_seconds"]))
     if not report["passed"] and process_log.strip():
         log.debug("canary process output:\n%s", process_log)
     _mark(blessing, report["passed"], report["verdict"])

@@ -13,5 +13,6 @@ PADDING_ID = 0
 # Exported signatures: raw review strings for serving, serialized tf.Examples for TFMA.
 SERVING_SIGNATURE = "serving_default"
 EXAMPLES_SIGNATURE = "serving_examples"
+WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"  # TF Serving replays it while loading a model
 PROBABILITY = "probability"
 PREDICTED_LABEL = "label"

@@ -21,6 +21,7 @@ from models import features
 from models.compiling import LearningRate, binary_classifier
 from models.settings import GRU_ARCHITECTURES as ARCHITECTURES
 SPATIAL_DROPOUT = 0.2
+LOGIT_LAYER = "gru_logit"  # the tower's last layer: models/export.py compiles everything up to it with XLA
 
 
 @keras.utils.register_keras_serializable(package="imdb")
@@ -77,7 +78,7 @@ def gru_logit(token_ids: keras.KerasTensor, vocab_rows: int, architecture: str, 
         states = keras.layers.Bidirectional(keras.layers.GRU(units, return_sequences=True),
                                             name="bigru")(embedded, mask=mask)
         summary = MaskedMaxMeanPooling(name="masked_max_mean")(states, mask)
-    return keras.layers.Dense(1, name="gru_logit")(summary)
+    return keras.layers.Dense(1, name=LOGIT_LAYER)(summary)
 
 
 def build_gru_model(architecture: str, vocab_rows: int, embedding_dim: int, units: int,

@@ -56,6 +56,7 @@ class TrainerSettings:
     learning_rate_schedule: str
     seed: int
     deterministic_ops: bool
+    serving_xla: bool
     oov_buckets: int
     code_fingerprint: str
     sources_digest: str     # only a cache key: the content of the vectors and Hub module, not their names

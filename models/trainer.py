@@ -238,5 +238,5 @@ def run_fn(fn_args: FnArgs) -> None:
         _write_embedding_report(model, vocabulary, fn_args.model_run_dir)
     if wide is not None:
         model = _stack(model, wide, fn_args, feature_spec, settings)
-    export_serving_model(model, transform_output, fn_args.serving_model_dir)
+    export_serving_model(model, transform_output, fn_args.serving_model_dir, xla=settings.serving_xla)
     log.info("model exported to %s", fn_args.serving_model_dir)

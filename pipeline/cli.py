@@ -31,7 +31,7 @@ RUN_FLAGS = ("model", "gru_architecture", "wide_tower", "epochs", "steps_per_epo
              "hub_trainable", "eval_percent", "max_rejected_fraction", "max_review_bytes",
              "min_train_examples", "min_eval_examples", "min_label_fraction", "label_drift_threshold",
              "length_drift_threshold", "accuracy_threshold", "auc_threshold", "baseline_margin",
-             "min_slice_examples", "canary_max_seconds", "keep_versions", "seed", "deterministic_ops",
+             "min_slice_examples", "canary_max_seconds", "keep_versions", "seed", "deterministic_ops", "serving_xla",
              "pipeline_root", "metadata_path", "serving_dir")
 
 CHOICES = {"model": MODEL_FAMILIES, "gru_architecture": GRU_ARCHITECTURES,

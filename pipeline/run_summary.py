@@ -84,7 +84,8 @@ def build_summary(store: metadata_store.MetadataStore, executions: Dict[str, Dic
     if canary.get("execution_id"):
         report = _read_json(f"{output_artifacts(store, canary['execution_id'])['blessing'][0].uri}/canary_report.json")
         if report:
-            summary["canary"] = {key: report.get(key) for key in ("passed", "skipped", "verdict", "total_seconds")}
+            summary["canary"] = {key: report.get(key) for key in ("passed", "skipped", "verdict", "total_seconds",
+                                                                  "warmup_requests")}
             if not report.get("passed") and not report.get("skipped"):
                 summary.setdefault("blessing_reasons", []).append(report.get("verdict"))
     pusher = executions.get("Pusher", {})
@@ -122,8 +123,10 @@ def format_summary(summary: Dict[str, Any]) -> str:
                      if reason not in {rule["sentence"] for rule in summary.get("blessing_rules", [])})
     if summary.get("canary") and not summary["canary"].get("skipped"):
         canary = summary["canary"]
+        warmed = f", after {canary['warmup_requests']} warmup requests" if canary.get("warmup_requests") else ""
         lines.append(f"  serving canaries: {'passed' if canary['passed'] else 'FAILED'} in a fresh process "
-                     f"({canary.get('total_seconds') or 0:.1f}s){'' if canary['passed'] else ': ' + canary['verdict']}")
+                     f"({canary.get('total_seconds') or 0:.1f}s{warmed})"
+                     f"{'' if canary['passed'] else ': ' + canary['verdict']}")
     if "pushed" in summary:
         if summary["pushed"] and summary.get("already_serving"):
             lines.append(f"  pushed: already serving this model at {summary['pushed_path']}")

@@ -34,6 +34,7 @@ def test_explicit_paths_win_over_workdir():
     ({"trainer_memory": "6GB"}, "trainer_memory must be a Kubernetes memory quantity"),
     ({"transform_memory": "0Gi"}, "transform_memory must be a Kubernetes memory quantity"),
     ({"transform_memory": 4}, "transform_memory must be"),
+    ({"model": "hub", "hub_handle": "/m", "serving_xla": True}, "serving_xla compiles the GRU tower"),
 ])
 def test_invalid_settings_are_refused_with_a_sentence(changes, fragment):
     with pytest.raises(UserError, match=fragment):

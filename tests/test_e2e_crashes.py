@@ -49,7 +49,7 @@ def crashes(tmp_path_factory):
     root = tmp_path_factory.mktemp("crash")
     data = write_aclimdb(root / "data", n_train=320, n_test=40, seed=3)
     config = root / "small.json"
-    config.write_text(json.dumps(SMALL_SETTINGS))
+    config.write_text(json.dumps({**SMALL_SETTINGS, "serving_xla": True}))  # and the XLA export on the way
     workdir = root / "workdir"
     first = start_run(data, workdir, config)
     wait_for_line(first, "Transform started")
@@ -91,3 +91,24 @@ def test_after_the_crashes_serving_holds_only_complete_versions(crashes):
     for name in names:
         assert (serving / name / "assets.extra" / "push_complete.json").is_file()
         assert (serving / name / "saved_model.pb").stat().st_size > 0
+
+
+def test_the_xla_export_carries_warmup_requests_and_scores_like_the_plain_signature(crashes):
+    """The crash scenario's runs export with serving_xla: the pushed model's raw-text signature
+    is XLA-compiled, ships TF Serving warmup requests the canary replays, and agrees with the
+    uncompiled examples signature on the same reviews."""
+    import tensorflow as tf
+
+    pushed = Path(crashes["summary"]["pushed_path"])
+    assert b"_XlaMustCompile" in (pushed / "saved_model.pb").read_bytes()
+    warmup = list(tf.data.TFRecordDataset(str(pushed / "assets.extra" / "tf_serving_warmup_requests")))
+    assert len(warmup) == 3  # rows 1, 8 and 32 x one length step (max_tokens 40 pads to 64)
+    assert crashes["summary"]["canary"]["passed"] and crashes["summary"]["canary"]["warmup_requests"] == 3
+    assert "after 3 warmup requests" in crashes["last"].stdout
+    texts = [b"", b"a great film", b"an awful and boring film " * 30] + [b"fine acting, dull plot"] * 9
+    loaded = tf.saved_model.load(str(pushed))
+    compiled = loaded.signatures["serving_default"](text=tf.constant(texts))["probability"].numpy()
+    examples = [tf.train.Example(features=tf.train.Features(feature={
+        "text": tf.train.Feature(bytes_list=tf.train.BytesList(value=[text]))})).SerializeToString() for text in texts]
+    plain = loaded.signatures["serving_examples"](examples=tf.constant(examples))["probability"].numpy()
+    assert compiled.tolist() == pytest.approx(plain.tolist(), rel=1e-4, abs=1e-6)

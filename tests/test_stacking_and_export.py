@@ -59,3 +59,45 @@ def test_an_empty_batch_scores_to_nothing(model):
     scored = tf.function(lambda ids, lengths: score_by_length(model, {features.TOKEN_IDS: ids}, lengths))
     empty = scored(tf.zeros([0, 5], tf.int64), tf.zeros([0], tf.int64))
     assert empty.shape == (0,)
+
+
+def _wide_and_deep(seed: int = 5) -> tf.keras.Model:
+    """The default model's shape at toy size: a GRU tower on token ids and an NB tower on the text, stacked."""
+    import tf_keras as keras  # the Keras the models are built with
+
+    from models.compiling import binary_classifier
+    from models.gru import gru_logit
+    from models.stacking import stacked_logit
+    from models.wide import NbLinearTower
+
+    keras.utils.set_random_seed(seed)
+    token_ids = keras.Input(shape=(None,), dtype=tf.int64, name=features.TOKEN_IDS)
+    text = keras.Input(shape=(), dtype=tf.string, name=features.CLEAN_TEXT)
+    ratios = np.random.default_rng(seed).normal(size=64).astype(np.float32)
+    towers = [gru_logit(token_ids, 30, "pooled_bigru", 4, 3, None), NbLinearTower(64, ratios)(text)]
+    inputs = {features.TOKEN_IDS: token_ids, features.CLEAN_TEXT: text}
+    return binary_classifier(inputs, stacked_logit(towers, np.array([0.8, 0.5]), 0.1), "toy", 1e-3)
+
+
+@pytest.mark.parametrize("rows", [1, 5, 11])
+def test_xla_scores_equal_the_plain_ones_whatever_the_padding(rows):
+    """rows 1, 5 and 11 pad to 1, 8 and 32 rows; lengths up to 70 pad to 64 or 128 steps."""
+    model = _wide_and_deep()
+    rng = np.random.default_rng(rows)
+    lengths = rng.integers(0, 71, size=rows)
+    ids = np.zeros((rows, 70), np.int64)
+    for row, length in enumerate(lengths):
+        ids[row, :length] = rng.integers(1, 30, size=length)
+    inputs = {features.TOKEN_IDS: tf.constant(ids),
+              features.CLEAN_TEXT: tf.constant([f"a good film number {row}" for row in range(rows)])}
+    plain, compiled = (tf.function(lambda xla=xla: score_by_length(model, inputs, tf.constant(lengths), xla=xla))()
+                       for xla in (False, True))
+    np.testing.assert_allclose(compiled.numpy(), plain.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_warmup_batches_cover_every_padded_shape():
+    from models.export import XLA_LENGTH_STEP, XLA_ROWS, warmup_batches
+
+    batches = warmup_batches(400)
+    shapes = {(len(batch), len(batch[0].split())) for batch in batches}
+    assert shapes == {(rows, length) for rows in XLA_ROWS for length in range(64, 449, XLA_LENGTH_STEP)}
