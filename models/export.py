@@ -148,7 +148,9 @@ def export_serving_model(model: keras.Model, transform_output: tft.TFTransformOu
         parsed = tf.io.parse_example(examples, text_spec)
         return _predict(model, model.tft_layer, parsed[features.RAW_TEXT])
 
-    model.save(export_dir, save_format="tf", signatures={
+    # Without the Keras layers' call traces (only the two signatures are ever called: TF Serving,
+    # TFMA as tf_generic, the canary, `predict`), the SavedModel loads in ~2 s instead of ~8 s.
+    model.save(export_dir, save_format="tf", save_traces=False, signatures={
         features.SERVING_SIGNATURE: serve_text.get_concrete_function(),
         features.EXAMPLES_SIGNATURE: serve_examples.get_concrete_function(),
     })
