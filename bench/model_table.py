@@ -83,9 +83,10 @@ def run(name: str, seed: int, tag: str = "") -> None:
 def _run_for_result(command: List[str], result: Optional[Path]) -> None:
     """Runs one benchmark process. A process that wrote its result and then died on the way out
     (TensorFlow's C++ teardown can SIGSEGV at exit) still counts; one that wrote nothing stops the table."""
+    started = time.time()
     finished = subprocess.run(command, check=False)
     if finished.returncode != 0:
-        if result is not None and result.exists() and result.stat().st_mtime >= time.time() - 24 * 3600:
+        if result is not None and result.exists() and result.stat().st_mtime >= started:
             print(f"warning: exit status {finished.returncode} after writing {result}; kept", flush=True)
             return
         raise subprocess.CalledProcessError(finished.returncode, command)
