@@ -180,7 +180,9 @@ def test_learned_gru_embedding_exports_as_a_hub_module(runs, tmp_path):
     assert proc.returncode == 0, proc.stderr
     model_dir = runs["first"]["summary"]["pushed_path"]
     vocabulary = (Path(model_dir) / "assets" / "vocabulary").read_text(encoding="utf-8").split("\n")
-    table = [v for v in tf.saved_model.load(model_dir).variables if v.name == "embedding/embeddings:0"][0].numpy()
+    loaded = tf.saved_model.load(model_dir)  # not a Keras object (exported without traces): walk its variables
+    restored = tf.train.TrackableView(loaded).descendants()
+    table = [v for v in restored if isinstance(v, tf.Variable) and v.name == "embedding/embeddings:0"][0].numpy()
     module = hub.KerasLayer(str(out))
     for word in ("great", "terrible"):
         row = vocabulary.index(word) + 1
