@@ -26,13 +26,13 @@ from typing import Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 GLOVE = ROOT.parent / "shared" / "data" / "glove" / "glove.6B.50d.top100k.txt.gz"
-SEED_MODEL = ["--set", "gru_architecture=seed", "--set", "wide_tower=false", "--set", "vocab_size=10000",
+SEED_MODEL = ["--set", "gru_architecture=seed", "--set", "wide_tower=false", "--set", "vocab_size=10000", "--set", "max_tokens=400",
               "--set", "tail_share=0", "--set", "learning_rate=0.001",
               "--set", "learning_rate_schedule=constant"]  # the seed's model, preprocessing and training exactly
 CONFIGS: Dict[str, Dict] = {
     "seed_gru": {"label": "seed GRU (the original model, random embedding)", "args": SEED_MODEL},
     "glove_gru": {"label": "seed GRU, GloVe-initialised", "args": SEED_MODEL + ["--pretrained-embeddings", str(GLOVE)]},
-    "improved_gru": {"label": "improved GRU (pooled BiGRU, 20k vocabulary, head+tail, cosine 3e-3, GloVe)",
+    "improved_gru": {"label": "improved GRU (pooled BiGRU, 30k vocabulary, 600 tokens head+tail, cosine 3e-3, GloVe)",
                      "args": ["--set", "wide_tower=false", "--pretrained-embeddings", str(GLOVE)]},
     "wide_and_deep": {"label": "wide and deep (improved GRU + NB uni/bigram tower) — the default",
                       "args": ["--pretrained-embeddings", str(GLOVE)]},

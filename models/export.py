@@ -35,7 +35,7 @@ from models.gru import LOGIT_LAYER
 
 SUB_BATCH = 32
 XLA_LENGTH_STEP = 64          # sub-batch lengths are padded up to a multiple of this ...
-XLA_ROWS = (1, 8, SUB_BATCH)  # ... and rows up to one of these: 3 x 7 programs at max_tokens 400
+XLA_ROWS = (1, 8, SUB_BATCH)  # ... and rows up to one of these: 3 x 10 programs at max_tokens 600
 WARMUP_WORD = b"movie"  # any word: one token per word, so a review of n words has n tokens
 
 Scorer = Callable[[Dict[str, tf.Tensor]], tf.Tensor]  # model inputs -> [batch] probabilities

@@ -8,7 +8,7 @@ from models.errors import UserError
 
 def test_defaults_match_the_documented_model():
     config = PipelineConfig()
-    assert (config.vocab_size, config.oov_buckets, config.model) == (20_000, 1_000, "gru")
+    assert (config.vocab_size, config.oov_buckets, config.model) == (30_000, 1_000, "gru")
     assert config.resolved_pipeline_root == "workdir/pipeline_root"
     assert config.resolved_metadata_path == "workdir/metadata.sqlite"
     assert config.resolved_serving_dir == "workdir/serving"

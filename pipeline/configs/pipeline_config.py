@@ -62,9 +62,9 @@ class PipelineConfig:
         0.1, "largest L-infinity distance of the review-length buckets from the served model's training data")
 
     # Transform
-    vocab_size: int = _setting(20_000, "most frequent words kept in the vocabulary")
+    vocab_size: int = _setting(30_000, "most frequent words kept in the vocabulary")
     oov_buckets: int = _setting(1_000, "hash buckets for words outside the vocabulary")
-    max_tokens: int = _setting(400, "tokens kept per review (a longer one keeps its head and its tail)")
+    max_tokens: int = _setting(600, "tokens kept per review (a longer one keeps its head and its tail)")
     tail_share: float = _setting(
         0.25, "share of max_tokens taken from the end of a longer review, the rest from its start (0: start only)")
 
