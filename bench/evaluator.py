@@ -3,8 +3,9 @@
 Not a test. Runs tfx.components.evaluator.executor.Executor (what the pipeline's Evaluator
 runs, with the pipeline's eval_config and Beam settings) on the newest ImdbExampleGen output
 of `--workdir`, its newest Trainer model as the candidate and, with `--baseline`, the model
-before it as the baseline, with `--beam-arg` options as `run --beam-arg` would pass them. Prints the wall time of each repeat and their median; `--profile`
-prints where the first repeat's time went (cProfile, cumulative, top 25).
+before it as the baseline, with `--beam-arg` options as `run --beam-arg` would pass them. Prints
+the wall time of each repeat and their median; `--profile` prints where the first repeat's time
+went (cProfile, cumulative, top 25).
 
     .venv/bin/python bench/evaluator.py --workdir workdir-bench-wide-and-deep --baseline --repeats 3
 """
@@ -75,7 +76,8 @@ def main() -> int:
         print(f"repeat {repeat + 1}: {seconds[-1]:.1f} s", flush=True)
         if profiler:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
-    print(json.dumps({"workdir": args.workdir, "baseline": args.baseline, "beam_args": args.beam_args,"seconds": [round(s, 1) for s in seconds],
+    print(json.dumps({"workdir": args.workdir, "baseline": args.baseline, "beam_args": args.beam_args,
+                      "seconds": [round(s, 1) for s in seconds],
                       "median": round(statistics.median(seconds), 1)}))
     return 0
 

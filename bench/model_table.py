@@ -26,8 +26,8 @@ from typing import Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parent.parent
 GLOVE = ROOT.parent / "shared" / "data" / "glove" / "glove.6B.50d.top100k.txt.gz"
-SEED_MODEL = ["--set", "gru_architecture=seed", "--set", "wide_tower=false", "--set", "vocab_size=10000", "--set", "max_tokens=400",
-              "--set", "tail_share=0", "--set", "learning_rate=0.001",
+SEED_MODEL = ["--set", "gru_architecture=seed", "--set", "wide_tower=false", "--set", "vocab_size=10000",
+              "--set", "max_tokens=400", "--set", "tail_share=0", "--set", "learning_rate=0.001",
               "--set", "learning_rate_schedule=constant"]  # the seed's model, preprocessing and training exactly
 CONFIGS: Dict[str, Dict] = {
     "seed_gru": {"label": "seed GRU (the original model, random embedding)", "args": SEED_MODEL},

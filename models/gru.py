@@ -66,7 +66,7 @@ def gru_logit(token_ids: keras.KerasTensor, vocab_rows: int, architecture: str, 
         embedding_dim = int(embedding_matrix.shape[1])
     mask = PaddingMask(name="padding_mask")(token_ids)
     # The vectors are assigned, not given as a Constant initializer: an initializer is part of the
-    # layer's config, which the SavedModel keeps as JSON (43 MB for 21,000 x 50 vectors). "zeros"
+    # layer's config, which the SavedModel keeps as JSON (43 MB at 21,000 x 50). "zeros"
     # draws no random numbers, so the layers after it initialise as they would with Constant.
     embedding = keras.layers.Embedding(vocab_rows, embedding_dim, name="embedding",
                                        embeddings_initializer="uniform" if embedding_matrix is None else "zeros")
