@@ -20,14 +20,11 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import List
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def numbered(folder: Path) -> List[Path]:
-    return sorted((p for p in folder.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+from bench.recording import numbered  # noqa: E402
 
 
 def main() -> int:

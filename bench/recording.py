@@ -1,4 +1,5 @@
-"""What every benchmark script records the same way: the machine, peak memory, BENCHMARKS.md."""
+"""What every benchmark script records or reads the same way: the machine, peak memory,
+BENCHMARKS.md, and the numbered folders (artifacts, serving versions) of a run."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,11 @@ from typing import List
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "BENCHMARKS.md"
+
+
+def numbered(folder: Path) -> List[Path]:
+    """The sub-folders named by a number (TFX artifact ids, serving versions), oldest first."""
+    return sorted((p for p in folder.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
 
 
 def machine() -> str:

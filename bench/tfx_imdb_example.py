@@ -27,7 +27,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads (a
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.recording import append_section, machine, peak_rss_mib  # noqa: E402
+from bench.recording import append_section, machine, numbered, peak_rss_mib  # noqa: E402
 DATA = ROOT.parent / "shared" / "data" / "imdb"
 LABEL = "TFX's IMDB example (tfx 1.16, native Keras)"
 PIPELINE_NAME = "imdb_native_keras"  # the example's own name
@@ -149,7 +149,7 @@ def main() -> int:
     runner = run_example(data_dir, workdir)
     pipeline_seconds = time.time() - started
     component_seconds, blessed, eval_accuracy = read_metadata(workdir)
-    versions = sorted((p for p in (workdir / "serving").glob("*") if p.name.isdigit()), key=lambda p: int(p.name))
+    versions = numbered(workdir / "serving") if (workdir / "serving").exists() else []
     test = read_csv(args.test_csv, args.max_reviews)
     result = {
         "label": LABEL,

@@ -19,11 +19,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.recording import numbered  # noqa: E402
+
 GLOVE = ROOT.parent / "shared" / "data" / "glove" / "glove.6B.50d.top100k.txt.gz"
 
 
 def newest(folder: Path) -> Path:
-    return max((p for p in folder.iterdir() if p.name.isdigit()), key=lambda p: int(p.name))
+    return numbered(folder)[-1]
 
 
 def main() -> int:
