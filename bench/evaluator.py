@@ -33,6 +33,8 @@ def main() -> int:
     parser.add_argument("--baseline", action="store_true", help="also score the Trainer's previous model")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--default-extractors", action="store_true",
+                        help=f"TFMA's extractors as they are, without the pipeline's module_path's")
     parser.add_argument("--beam-arg", dest="beam_args", action="append", default=[], help="a Beam pipeline option")
     args = parser.parse_args()
 
@@ -40,7 +42,7 @@ def main() -> int:
     from tfx.types import standard_artifacts  # pylint: disable=import-outside-toplevel
     from tfx.utils import proto_utils  # pylint: disable=import-outside-toplevel
 
-    from pipeline.pipeline import eval_config  # pylint: disable=import-outside-toplevel
+    from pipeline.pipeline import EVALUATOR_MODULE, eval_config  # pylint: disable=import-outside-toplevel
 
     root = Path(args.workdir).resolve() / "pipeline_root"
     examples = standard_artifacts.Examples()
@@ -55,6 +57,8 @@ def main() -> int:
         inputs["baseline_model"] = [standard_artifacts.Model()]
         inputs["baseline_model"][0].uri = str(models[-2])
     properties = {"eval_config": proto_utils.proto_to_json(eval_config()), "example_splits": json.dumps(["eval"])}
+    if not args.default_extractors:
+        properties["module_path"] = EVALUATOR_MODULE
 
     seconds = []
     for repeat in range(args.repeats):
@@ -72,8 +76,11 @@ def main() -> int:
         seconds.append(time.perf_counter() - started)
         print(f"repeat {repeat + 1}: {seconds[-1]:.1f} s", flush=True)
         if profiler:
+            profiler.dump_stats(str(out / "evaluator.prof"))
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+            print(f"whole profile: {out / 'evaluator.prof'} (python -m pstats)", flush=True)
     print(json.dumps({"workdir": args.workdir, "baseline": args.baseline, "beam_args": args.beam_args,
+                      "default_extractors": args.default_extractors,
                       "seconds": [round(s, 1) for s in seconds],
                       "median": round(statistics.median(seconds), 1)}))
     return 0

@@ -31,6 +31,7 @@ from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
 
 from models import features
 from models.datasets import model_inputs
+from models.function_library import prune_unreachable_functions
 from models.gru import LOGIT_LAYER
 
 SUB_BATCH = 32
@@ -154,6 +155,7 @@ def export_serving_model(model: keras.Model, transform_output: tft.TFTransformOu
         features.SERVING_SIGNATURE: serve_text.get_concrete_function(),
         features.EXAMPLES_SIGNATURE: serve_examples.get_concrete_function(),
     })
+    prune_unreachable_functions(export_dir)
     if xla:
         cap = model.tft_layer({features.RAW_TEXT: tf.constant([[b" ".join([WARMUP_WORD] * 100_000)]])})
         write_warmup_requests(export_dir, warmup_batches(int(cap[features.NUM_TOKENS][0])))

@@ -31,6 +31,7 @@ from pipeline.configs import PipelineConfig
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
+EVALUATOR_MODULE = "components.evaluator_extractors"  # its custom_extractors regroup TFMA's batches
 SCHEMA_FILE = "schema.pbtxt"
 RESOLVER_ID = "latest_blessed_model_resolver"
 BASELINE_ID = "LatestServedModel"
@@ -172,7 +173,8 @@ def create_components(config: PipelineConfig, target: str = "local") -> List[Any
         model=trainer.outputs["model"],
         baseline_model=baseline_model,
         example_splits=["eval"],
-        eval_config=eval_config())
+        eval_config=eval_config(),
+        module_path=EVALUATOR_MODULE)
     blessing_gate = BlessingGate(
         evaluation=evaluator.outputs["evaluation"], model=trainer.outputs["model"],
         statistics=statistics_gen.outputs["statistics"], accuracy_floor=config.accuracy_threshold,
