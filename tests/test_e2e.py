@@ -115,6 +115,19 @@ def test_exported_model_serves_text_and_examples_alike(runs):
     assert by_text.tolist() == pytest.approx(by_example.tolist(), abs=1e-6)
 
 
+def test_the_pushed_model_holds_only_functions_its_graph_reaches(runs):
+    """Training leaves the GRU's cuDNN variants and gradients behind; the export drops them."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    from models.function_library import reachable_functions
+
+    pushed = Path(runs["first"]["summary"]["pushed_path"])
+    saved_model = saved_model_pb2.SavedModel.FromString((pushed / "saved_model.pb").read_bytes())
+    names = {function.signature.name for function in saved_model.meta_graphs[0].graph_def.library.function}
+    assert names and reachable_functions(saved_model) == names
+    assert not any("backward" in name or "gpu_gru" in name for name in names)
+
+
 def test_unchanged_rerun_is_served_from_cache_and_pushes_nothing_new(runs):
     components = runs["rerun"]["summary"]["components"]
     for name in ("ImdbExampleGen", "StatisticsGen", "ExampleValidator", "Transform", "Trainer", "Evaluator"):
