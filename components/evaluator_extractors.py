@@ -6,8 +6,8 @@ eval split. The examples signature scores a batch in length-sorted sub-batches, 
 longest review, and a GRU runs every padded step; the fewer reviews a batch holds, the less alike
 its sub-batches' lengths are. Regrouping into batches of up to 1,000 (tfx_bsl's own cap
 for adaptive batches) before the default extractors cuts the padding the models run through:
-the wide-and-deep model scores the eval split in 2.9 s in batches of 1,000 against 4.6 s in
-batches of 64. The metrics are the same to the last digit (BENCHMARKS.md, issue 10).
+the wide-and-deep model scores the eval split in 2.8 s in batches of 1,000 against 4.9 s in
+batches of 64 (bench/signature.py). The metrics are the same to the last digit (BENCHMARKS.md, issue 10).
 """
 from __future__ import annotations
 
