@@ -4,8 +4,8 @@ A model trained in the same process carries functions no signature reaches: for 
 Keras traces a cuDNN variant beside the CPU one, and training adds their forward/backward pairs
 and gradient branches. The wide-and-deep export held 148 functions (1.8 MB), 60 of them (1.1 MB)
 unreachable; a loader converts every one to a graph, so loading took 1.55 s instead of 0.79 s
-and the first call 1.11 s instead of 0.77 s (bench/signature.py, medians of 3). TFMA loads two models per evaluation, the canary
-one, every server and `predict` one (BENCHMARKS.md, "leaner export").
+and the first call 1.11 s instead of 0.77 s (bench/signature.py, medians of 3; BENCHMARKS.md,
+issue 10). TFMA loads two models per evaluation, the canary one, every server and `predict` one.
 
 What stays: every function named by a node of the graph or of a kept function (as the node's op
 or in any function-valued attribute: call targets, cond branches, loop bodies) and every concrete
