@@ -34,7 +34,7 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--default-extractors", action="store_true",
-                        help=f"TFMA's extractors as they are, without the pipeline's module_path's")
+                        help="TFMA's extractors as they are, without the pipeline's module_path")
     parser.add_argument("--beam-arg", dest="beam_args", action="append", default=[], help="a Beam pipeline option")
     args = parser.parse_args()
 
