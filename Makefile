@@ -9,11 +9,12 @@ WORKDIR ?= workdir
 DATA ?=
 ARGS ?=
 PYTEST_ARGS ?=
+IMAGE ?= imdb-sentiment:dev
 CLI := $(VENV)/bin/imdb-pipeline
 # A machine of this project's CI/dev fleet has the labeled archive here (no internet to Stanford).
 SHARED_ARCHIVE := ../shared/data/imdb/aclImdb_v1.labeled.tar.gz
 
-.PHONY: setup run test data lock bench bench-s3 clean
+.PHONY: setup run test data lock bench bench-s3 clean image
 
 setup:
 	@bash scripts/setup_env.sh
@@ -49,3 +50,7 @@ bench-s3: setup
 
 clean:
 	rm -rf $(WORKDIR) workdir-bench workdir-bench-s3 .pytest_cache
+
+# The task image for Kubeflow (kubeflow/Dockerfile), built offline: scripts/build_image.sh.
+image: setup
+	@IMAGE="$(IMAGE)" bash scripts/build_image.sh

@@ -12,26 +12,7 @@ lock="$root/requirements.lock"
 stamp="$venv/.lock.sha256"
 export UV_PYTHON_DOWNLOADS=never   # never let uv fetch an interpreter behind the user's back
 
-find_python310() {
-  if [ -n "${PYTHON:-}" ]; then echo "$PYTHON"; return 0; fi
-  local candidate
-  for candidate in python3.10 python3; do
-    if command -v "$candidate" >/dev/null 2>&1 &&
-       "$candidate" -c 'import sys; sys.exit(not (3, 10, 12) <= sys.version_info[:3] < (3, 11))' 2>/dev/null; then
-      command -v "$candidate"; return 0
-    fi
-  done
-  if command -v pyenv >/dev/null 2>&1; then
-    local version
-    version="$(pyenv latest 3.10 2>/dev/null || true)"
-    candidate="$(pyenv root)/versions/$version/bin/python3.10"
-    if [ -n "$version" ] && [ -x "$candidate" ]; then echo "$candidate"; return 0; fi
-  fi
-  for candidate in "$HOME"/.pyenv/versions/3.10*/bin/python3.10 /usr/local/bin/python3.10 /usr/bin/python3.10; do
-    if [ -x "$candidate" ]; then echo "$candidate"; return 0; fi
-  done
-  return 1
-}
+source "$(dirname "${BASH_SOURCE[0]}")/find_python.sh"
 
 # The lock, pyproject.toml (its console scripts are generated at install) and this script's own
 # steps decide freshness.

@@ -1,6 +1,7 @@
 """The entrypoint shim turns what the OSS KFP backend sends into what TFX 1.16 can parse."""
 import copy
 import json
+import os
 
 import pytest
 
@@ -139,7 +140,8 @@ def test_object_store_artifacts_are_read_and_written_at_the_launchers_local_path
 
     assert launcher_path("minio://mlpipeline/v2/a/examples") == "/minio/mlpipeline/v2/a/examples"
     assert launcher_path("s3://b/k", str(tmp_path)) == str(tmp_path / "s3" / "b" / "k")
-    assert launcher_path("gs://b/k") is None and launcher_path("/local/path") is None
+    assert launcher_path("gs://b/k") == "/gcs/b/k" and launcher_path("/local/path") is None
+    assert launcher_path("gs://b/k", schemes=entrypoint.DEFAULT_STAGED_SCHEMES) is None  # Vertex: in place
     (tmp_path / "minio" / "mlpipeline" / "run" / "examples").mkdir(parents=True)  # downloaded by the launcher
     given = _invocation("minio://mlpipeline/run/examples", "minio://mlpipeline/run/model",
                         str(tmp_path / "tmp" / "output_metadata.json"))
@@ -170,3 +172,74 @@ def test_an_input_the_launcher_did_not_download_is_read_from_the_bucket(tmp_path
     assert mapped["inputs"]["artifacts"]["examples"]["artifacts"][0]["uri"] == "s3://b/run/examples"
     assert mapped["outputs"]["artifacts"]["model"]["artifacts"][0]["uri"] == "gs://g/run/model"  # left alone
     assert notes == ["input examples not downloaded by the launcher; reading minio://b/run/examples directly"]
+
+
+# -- KFP >= 2.5: executor-logs, an output the launcher owns ------------------------------------------
+def with_executor_logs(executor_input, uri="minio://mlpipeline/v2/artifacts/p/r/T/s/executor-logs-0"):
+    """What the KFP >= 2.5 driver adds to every task when publishLogs is on (driver.go provisionOutputs)."""
+    given = copy.deepcopy(executor_input)
+    given["outputs"]["artifacts"]["executor-logs"] = {"artifacts": [
+        {"name": "executor-logs", "uri": uri, "type": {"schemaTitle": "system.Artifact"}}]}
+    return given
+
+
+def test_stock_tfx_cannot_parse_the_executor_logs_output_kfp_2_5_adds():
+    """What the shim did before: inputs repaired, outputs passed through, `ImportError` on every task."""
+    typed_inputs = entrypoint.repair_executor_input(oss_executor_input(), INPUTS_SPEC, CLASS_PATHS)
+    with pytest.raises(ImportError, match="system.Artifact"):
+        parse_with_tfx(with_executor_logs(typed_inputs))
+
+
+def test_executor_logs_is_left_to_the_launcher_and_the_rest_parses():
+    notes = []
+    repaired = entrypoint.repair_executor_input(with_executor_logs(oss_executor_input({"instanceSchema": ""})),
+                                                INPUTS_SPEC, CLASS_PATHS, notes)
+    _, outputs = parse_with_tfx(repaired)
+    assert set(outputs) == {"report"}
+    assert "left output executor-logs to the launcher" in notes
+
+
+def test_any_kfp_system_typed_output_is_the_launchers():
+    given = oss_executor_input()
+    given["outputs"]["artifacts"]["metrics"] = {"artifacts": [{"name": "metrics", "uri": "/x",
+                                                               "type": {"schemaTitle": "system.Metrics"}}]}
+    assert set(entrypoint.repair_executor_input(given, INPUTS_SPEC, CLASS_PATHS)["outputs"]["artifacts"]) == {"report"}
+
+
+@pytest.mark.parametrize("value, expected", [(None, ("minio", "s3")), ("minio,s3,gs", ("minio", "s3", "gs")),
+                                             ("", ())])
+def test_staged_schemes_come_from_the_compiled_env(value, expected):
+    env = {} if value is None else {entrypoint.STAGED_SCHEMES_ENV: value}
+    assert entrypoint.staged_schemes(env) == expected
+
+
+def test_gs_artifacts_travel_through_the_gcs_paths_when_the_kfp_spec_says_so(tmp_path):
+    """KFP's launcher downloads gs:// inputs to /gcs/... (kubeflow/pipelines#13476 comes from
+    writing gs:// in place instead): on the kfp target the shim stages them like s3://."""
+    (tmp_path / "gcs" / "b" / "run" / "examples").mkdir(parents=True)
+    given = _invocation("gs://b/run/examples", "gs://b/run/model", str(tmp_path / "out.json"))
+    mapped, remote_of = entrypoint.to_launcher_paths(given, str(tmp_path), [], ("minio", "s3", "gs"))
+    assert mapped["inputs"]["artifacts"]["examples"]["artifacts"][0]["uri"] == str(tmp_path / "gcs/b/run/examples")
+    assert remote_of == {str(tmp_path / "gcs/b/run/model"): "gs://b/run/model"}
+
+
+# -- model ids as names (Vertex's resolver looks the blessed model up by name) ----------------------
+def test_blessing_model_ids_become_the_input_models_names():
+    from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils as utils
+
+    name = "projects/p/locations/l/metadataStores/default/artifacts/123"
+    executor_input = {"inputs": {"artifacts": {"model": {"artifacts": [{"name": name, "uri": "/m"}]}}}}
+    model_id = utils._get_hashed_id(name, {})  # what TFX hands the executor as model.id
+    output = {"artifacts": {"blessing": {"artifacts": [{"uri": "/b", "metadata": {
+        "blessed": 1.0, "current_model_id": float(model_id), "other": 5.0}}]}}}
+    assert entrypoint.named_model_ids(output, executor_input) == [f"current_model_id -> {name}"]
+    assert output["artifacts"]["blessing"]["artifacts"][0]["metadata"] == {
+        "blessed": 1.0, "current_model_id": name, "other": 5.0}
+    assert entrypoint.named_model_ids({"artifacts": {"b": {"artifacts": [{"metadata": {"current_model_id": 9.0}}]}}},
+                                      executor_input) == []  # not an input's id: left alone
+
+
+def test_image_default_command_prints_who_runs_the_tasks(capsys):
+    entrypoint.main(["entrypoint", "--version"])
+    line = capsys.readouterr().out
+    assert f"uid={os.getuid()}" in line and "tfx 1.16.0" in line
