@@ -5,7 +5,7 @@ scored on the 25,000 test reviews through the raw-text signature:
   local     `imdb-pipeline run` with --data, --serving-dir and the GloVe vectors on s3://
             (artifacts and ML Metadata on this machine: a local run refuses an S3 pipeline root)
   harness   the spec compiled for --target kfp with --s3-endpoint, executed task by task by
-            kubeflow/local_harness.py: pipeline root minio://, artifacts moved by the re-enacted
+            testing/kfp_harness/: pipeline root minio://, artifacts moved by the re-enacted
             KFP launcher, the tasks' S3 access only from the compiled env and mapped secret
 Not a test. Needs ../shared/data (or --data, --vectors). Appends a section to BENCHMARKS.md.
 
@@ -75,7 +75,7 @@ def local_run(config: PipelineConfig) -> dict:
 
 def harness_run(config: PipelineConfig, server, workdir: str) -> dict:
     from kubeflow import spec_check  # pylint: disable=import-outside-toplevel
-    from kubeflow.local_harness import LocalKfpRun  # pylint: disable=import-outside-toplevel
+    from testing.kfp_harness.harness import LocalKfpRun  # pylint: disable=import-outside-toplevel
     from kubeflow.settings import KubeflowSettings  # pylint: disable=import-outside-toplevel
     from pipeline.kubeflow_commands import compile_config  # pylint: disable=import-outside-toplevel
 

@@ -12,6 +12,9 @@ TFX's Evaluator does, so the stock Pusher and the latest-blessed-model resolver 
 Files in the ModelBlessing folder: `BLESSED`/`NOT_BLESSED` (as the Evaluator writes them),
 `blessing_rules.json` (one object per rule) and `blessing_metrics.json` (the candidate's overall
 figures; the Pusher copies it to `<serving>/<version>/assets.extra/` so later runs can read it).
+Beside the Evaluator's properties the blessing records `pipeline_name`: Vertex's resolver query
+searches the whole project's ML Metadata, and this is what scopes it to this pipeline (no stock
+resolver reads it, so they behave as before).
 """
 # No `from __future__ import annotations`: TFX reads the component's type hints at decoration time.
 import datetime
@@ -38,6 +41,7 @@ RULES_FILE = "blessing_rules.json"
 METRICS_FILE, STATISTICS_FILE = RELEASE_FILES
 SERVED_METRICS_PATH = f"{EXTRA_DIR}/{METRICS_FILE}"  # inside <serving>/<version>/, copied by the Pusher
 GATED_METRICS = ("accuracy", "auc")
+PIPELINE_NAME_PROPERTY = "pipeline_name"  # a string custom property of the blessing
 # What is read of TFMA's output (also for the run summary): the gated metrics and the reported ones.
 _TFMA_NAMES = {"binary_accuracy": "accuracy", "auc": "auc", "example_count": "example_count",
                "precision": "precision", "recall": "recall"}
@@ -244,9 +248,12 @@ def _write_json(path: str, value: Any) -> None:
 @component
 def BlessingGate(  # pylint: disable=invalid-name
         evaluation: InputArtifact[ModelEvaluation], model: InputArtifact[Model],
-        statistics: InputArtifact[ExampleStatistics], blessing: OutputArtifact[ModelBlessing], accuracy_floor: Parameter[float], auc_floor: Parameter[float],
-        margin: Parameter[float], min_slice_examples: Parameter[int], serving_dir: Parameter[str],
-        recent_versions: Parameter[int]):
+        statistics: InputArtifact[ExampleStatistics], blessing: OutputArtifact[ModelBlessing],
+        accuracy_floor: Parameter[float], auc_floor: Parameter[float], margin: Parameter[float],
+        min_slice_examples: Parameter[int], serving_dir: Parameter[str], recent_versions: Parameter[int],
+        pipeline_name: Parameter[str] = ""):
+    # The executor sees no pipeline name of its own (KFP's container entrypoint gives it no
+    # pipeline_info), so the definition passes it in.
     if margin < 0 or recent_versions < 0 or min_slice_examples < 0:
         raise UserError("The blessing gate needs a margin, min_slice_examples and recent_versions that are not negative.")
     candidate, baseline = evaluation_metrics(evaluation.uri)
@@ -273,5 +280,7 @@ def BlessingGate(  # pylint: disable=invalid-name
     blessing.set_int_custom_property(evaluator_constants.ARTIFACT_PROPERTY_BLESSED_KEY,
                                      evaluator_constants.BLESSED_VALUE if blessed
                                      else evaluator_constants.NOT_BLESSED_VALUE)
+    if pipeline_name:
+        blessing.set_string_custom_property(PIPELINE_NAME_PROPERTY, pipeline_name)
     log.info("blessed: %s (%d rules, %d recent served versions with recorded metrics%s)", "yes" if blessed else "NO",
              len(rules), len(recorded), ", and the baseline" if baseline else "")

@@ -11,6 +11,8 @@ label: CPU and memory for chosen tasks (`container.resources`), and for S3-compa
 (MinIO) the endpoint as `container.env` of every container task plus the Kubernetes secret that
 holds the keys, mapped to AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY by a second YAML document:
 a PlatformSpec, as the kfp SDK and kfp-kubernetes write it (`kubernetes.use_secret_as_env`).
+On kfp every container also gets the schemes the shim stages through the launcher's local copies;
+on vertex the resolver's ModelBlessing query is narrowed to this pipeline's blessings.
 Nothing of the compiling machine's environment is read: every value comes from the settings.
 """
 from __future__ import annotations
@@ -24,11 +26,13 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 import yaml
 
 from kubeflow import spec_check
-from kubeflow.settings import ENTRYPOINT, S3_SECRET_KEYS, KubeflowSettings, is_remote, memory_gb
+from kubeflow.settings import (ENTRYPOINT, KFP_STAGED_SCHEMES, PIPELINE_NAME_PROPERTY, S3_CA_BUNDLE_ENV,
+                               S3_SECRET_KEYS, STAGED_SCHEMES_ENV, KubeflowSettings, is_remote, memory_gb)
 from models import storage
 from models.errors import UserError
 
 WEB_SCHEMES = ("http", "https")
+BLESSING_TITLE = 'schema_title="tfx.ModelBlessing"'  # how TFX's Vertex resolver query names the type
 
 
 def check_locations(locations: Mapping[str, Optional[str]], settings: KubeflowSettings,
@@ -89,22 +93,56 @@ def container_resources(cpu: float, memory: str) -> Dict[str, float]:
 
 def s3_env(settings: KubeflowSettings) -> List[Dict[str, str]]:
     """The endpoint settings every task needs, in both dialects (tensorflow-io and boto3), from
-    models.storage so the tasks and the compiler agree; none when no endpoint is set."""
+    models.storage so the tasks and the compiler agree; none when no endpoint is set.
+
+    S3_VERIFY_SSL=0 reaches TensorFlow only: boto3 (Beam) has no variable to skip the check, and
+    Beam 2.59's `--s3_verify` takes a string that boto3 reads as a CA bundle path, so
+    `--s3_verify=False` breaks every Beam S3 call ("No such file or directory", measured). A CA
+    bundle (`s3_ca_bundle`) reaches both: AWS_CA_BUNDLE (boto3), REQUESTS_CA_BUNDLE, S3_CA_FILE
+    (tensorflow-io)."""
     if not settings.s3_endpoint:
         return []
     given = {"S3_ENDPOINT": settings.s3_endpoint, "AWS_REGION": settings.s3_region}
     if not settings.s3_verify_ssl:
         given["S3_VERIFY_SSL"] = "0"
+    if settings.s3_ca_bundle:
+        given.update({name: settings.s3_ca_bundle for name in S3_CA_BUNDLE_ENV})
     values = {**given, **storage.s3_environment(given)}
     return [{"name": name, "value": values[name]} for name in sorted(values)]
 
 
+def task_env(settings: KubeflowSettings) -> List[Dict[str, str]]:
+    """The `container.env` of every task: the S3 settings, and on kfp the schemes the shim stages
+    through the launcher's local copies (gs:// included, also without an S3 endpoint: a GKE cluster
+    with a gs:// root). Vertex's launcher stages nothing, so gs:// stays in place there."""
+    env = s3_env(settings)
+    if settings.target == "kfp":
+        env.append({"name": STAGED_SCHEMES_ENV, "value": ",".join(KFP_STAGED_SCHEMES)})
+    return env
+
+
+def scope_blessing_queries(spec: Dict[str, Any]) -> None:
+    """Narrows, in place, each ModelBlessing query of the Vertex resolver to this pipeline's blessings.
+
+    TFX compiles the latest-blessed-model Resolver into ML Metadata filters that match any blessed
+    ModelBlessing of the whole Vertex project and region, so another pipeline's model could become
+    the baseline; BlessingGate writes the pipeline name as the custom property PIPELINE_NAME_PROPERTY."""
+    clause = f'metadata.{PIPELINE_NAME_PROPERTY}.string_value="{spec["pipelineInfo"]["name"]}"'
+    for executor in spec["deploymentSpec"]["executors"].values():
+        for query in executor.get("resolver", {}).get("outputArtifactQueries", {}).values():
+            text = query.get("filter", "")
+            if BLESSING_TITLE in text and clause not in text:
+                query["filter"] = f"{text} AND {clause}"
+
+
 def apply_settings(spec: Dict[str, Any], settings: KubeflowSettings,
                    resources: Optional[Mapping[str, Mapping[str, float]]] = None) -> None:
-    """Adds, in place, the S3 environment to every container and `resources` ({task id: ResourceSpec
-    fields}) to those tasks' containers."""
+    """Adds, in place, the task environment to every container and `resources` ({task id:
+    ResourceSpec fields}) to those tasks' containers; on vertex, scopes the resolver's queries."""
     executors = spec["deploymentSpec"]["executors"]
-    env = s3_env(settings)
+    if settings.target == "vertex":
+        scope_blessing_queries(spec)
+    env = task_env(settings)
     if env:
         names = {item["name"] for item in env}
         for label in container_labels(spec):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import posixpath
 import re
 from typing import Optional
 from urllib.parse import urlsplit
@@ -20,6 +21,24 @@ PACKAGE_SUFFIXES = (".yaml", ".yml")  # what the kfp client uploads (besides arc
 # The secret a stock KFP install keeps its MinIO keys in, and its keys.
 DEFAULT_S3_SECRET = "mlpipeline-minio-artifact"
 S3_SECRET_KEYS = (("accesskey", "AWS_ACCESS_KEY_ID"), ("secretkey", "AWS_SECRET_ACCESS_KEY"))
+# The variables a CA bundle for the S3 endpoint goes into: boto3's (so Beam's S3 filesystem, which
+# passes no `verify` unless --s3_verify is given), requests', and tensorflow-io 0.37.1's S3 filesystem
+# (aws-sdk-cpp caFile: the name is in the installed libtensorflow_io_plugins.so and in its source).
+S3_CA_BUNDLE_ENV = ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "S3_CA_FILE")
+# The schemes the task shim stages through the KFP launcher's local copies (kubeflow/entrypoint.py).
+# On open-source KFP the launcher also downloads gs:// inputs to /gcs/... and uploads outputs from
+# there, so gs:// is staged like s3/minio; Vertex has no such launcher, so its specs leave it unset.
+STAGED_SCHEMES_ENV = "KFP_STAGED_SCHEMES"
+KFP_STAGED_SCHEMES = ("minio", "s3", "gs")
+# The ModelBlessing custom property BlessingGate writes, so Vertex's resolver can find this pipeline's
+# blessings only (its ML Metadata query otherwise spans the whole project and region).
+PIPELINE_NAME_PROPERTY = "pipeline_name"
+# A stock KFP install's artifact bucket and default pipeline root; on a multi-user install (Kubeflow
+# profiles) each namespace may use only these prefixes of the bucket (the per-namespace policy, SeaweedFS
+# from KFP 2.15; the profile controller sets defaultPipelineRoot under private-artifacts/<ns>/).
+STOCK_BUCKET = "mlpipeline"
+STOCK_PIPELINE_ROOT = f"minio://{STOCK_BUCKET}/v2/artifacts"
+NAMESPACE_PREFIXES = ("private-artifacts/{ns}/", "private/{ns}/", "shared/", "artifacts/")
 # Kubernetes object names (DNS-1123 subdomain): what a secret may be called.
 K8S_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _HOST = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*")
@@ -47,6 +66,8 @@ class KubeflowSettings:
     s3_secret: str = DEFAULT_S3_SECRET
     s3_region: str = storage.DEFAULT_REGION
     s3_verify_ssl: bool = True
+    # A CA bundle as the pods see it (e.g. mounted from a ConfigMap) for an endpoint with a private CA.
+    s3_ca_bundle: Optional[str] = None
 
     def __post_init__(self) -> None:
         problems = []
@@ -66,6 +87,14 @@ class KubeflowSettings:
                 object.__setattr__(self, "s3_endpoint", check_endpoint(self.s3_endpoint))
             except UserError as err:
                 problems.append(str(err).rstrip("."))
+        if self.s3_ca_bundle is not None:
+            if not self.s3_endpoint:
+                problems.append("an S3 CA bundle needs an S3 endpoint (--s3-endpoint)")
+            if not self.s3_verify_ssl:
+                problems.append("an S3 CA bundle and skipping certificate checks contradict each other: pass one")
+            if not posixpath.isabs(self.s3_ca_bundle) or any(c.isspace() for c in self.s3_ca_bundle):
+                problems.append(f"the S3 CA bundle must be an absolute path inside the pod such as "
+                                f"/etc/ssl/minio/ca.crt, not {self.s3_ca_bundle!r}")
         if not is_k8s_name(self.s3_secret):
             problems.append(f"the S3 secret name {self.s3_secret!r} is not a Kubernetes name (lower-case "
                             "alphanumerics, '-' and '.', at most 253 characters)")
@@ -73,6 +102,14 @@ class KubeflowSettings:
             problems.append(f"the S3 region {self.s3_region!r} must be a region name such as us-east-1")
         if problems:
             raise UserError("Invalid Kubeflow settings: " + "; ".join(problems) + ".")
+
+
+def stock_pipeline_root(namespace: Optional[str] = None) -> str:
+    """The pipeline root a stock KFP install uses: with a namespace, the one its profile gets
+    (multi-user), which is also where that namespace may write."""
+    if namespace:
+        return f"minio://{STOCK_BUCKET}/private-artifacts/{namespace}/v2/artifacts"
+    return STOCK_PIPELINE_ROOT
 
 
 def is_k8s_name(name: str) -> bool:

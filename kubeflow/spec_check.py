@@ -27,6 +27,7 @@ from kubeflow.settings import is_k8s_name
 from models.errors import UserError
 
 SCHEMA_VERSION = "2.1.0"
+OPEN_SOURCE_KFP = "kfp"  # the target (one of kubeflow.settings.TARGETS) whose backend refuses more
 NAME_RULE = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 # Executor kinds the open-source Argo compiler turns down, with its own words.
 OSS_REFUSED = {"resolver": "resolver executors not implemented",
@@ -186,10 +187,11 @@ def problems(spec: Dict[str, Any], target: str) -> List[str]:
 
 def _task_problems(where, task, dag, proto, executors, root_parameters, target) -> List[str]:
     found = []
+    open_source = target == OPEN_SOURCE_KFP
     component = proto.components.get(task.component_ref.name)
     if component is None:
         return [f"{where} refers to the missing component {task.component_ref.name!r}"]
-    if task.HasField("artifact_iterator") and target == "kfp":
+    if task.HasField("artifact_iterator") and open_source:
         found.append(f"{where} uses an artifact iterator, which the open-source backend has not implemented")
     for upstream in task.dependent_tasks:
         if upstream not in dag.tasks:
@@ -213,14 +215,14 @@ def _task_problems(where, task, dag, proto, executors, root_parameters, target) 
         if executor is None:
             return found + [f"{where} has no executor {component.executor_label!r} in deploymentSpec"]
         kind = executor.WhichOneof("spec")
-        if target == "kfp" and kind in OSS_REFUSED:
+        if open_source and kind in OSS_REFUSED:
             found.append(f"{where} is a {kind} task, which the open-source KFP backend refuses "
                          f"(\"{OSS_REFUSED[kind]}\")")
-        if kind == "importer" and task.trigger_policy.condition and target == "kfp":
+        if kind == "importer" and task.trigger_policy.condition and open_source:
             found.append(f"{where} is an importer with a condition, which the open-source backend refuses")
         if kind == "container" and not executor.container.image:
             found.append(f"{where} has no container image")
-        if kind == "container" and target == "kfp" and executor.container.lifecycle.HasField("pre_cache_check"):
+        if kind == "container" and open_source and executor.container.lifecycle.HasField("pre_cache_check"):
             found.append(f"{where} needs its preCacheCheck driver (FileBasedExampleGen), which the open-source "
                          "backend never runs")
     return found

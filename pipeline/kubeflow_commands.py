@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from typing import Any, Dict, List
 
 from kubeflow import compiler, submit
-from kubeflow.settings import DEFAULT_S3_SECRET, KubeflowSettings
+from kubeflow.settings import DEFAULT_S3_SECRET, KubeflowSettings, stock_pipeline_root
 from models import storage
 from models.errors import UserError
 from pipeline.configs import SCHEMA_DIR, PipelineConfig, load_config_file
@@ -43,12 +44,17 @@ def add_commands(subparsers) -> None:
     compile_.add_argument("--s3-region", metavar="REGION",
                           help=f"kfp: region for the S3 endpoint (default: {storage.DEFAULT_REGION})")
     compile_.add_argument("--s3-no-verify", action="store_true",
-                          help="kfp: do not check the endpoint's TLS certificate (self-signed MinIO)")
+                          help="kfp: TensorFlow does not check the endpoint's TLS certificate (self-signed MinIO); "
+                               "Beam's S3 filesystem cannot skip it: prefer --s3-ca-bundle")
+    compile_.add_argument("--s3-ca-bundle", metavar="PATH_IN_POD",
+                          help="kfp: absolute path, inside the pods (e.g. a mounted ConfigMap), of the CA bundle that "
+                               "signed the endpoint's certificate, for TensorFlow, boto3 (Beam) and requests; it "
+                               "replaces their default roots, so include public CAs if tasks also reach public https")
     compile_.add_argument("--beam-arg", dest="beam_args", action="append",
                           help="Beam option for every component, written --beam-arg=--runner=DataflowRunner (repeatable)")
     compile_.add_argument("--local-paths", action="store_true",
                           help="allow paths on this machine and use this checkout's schema: only for trying the "
-                               "file with python -m kubeflow.local_harness")
+                               "file with python -m testing.kfp_harness")
     compile_.set_defaults(handler=command_compile)
 
     for name, helptext in (("submit", "start a run of a compiled pipeline"),
@@ -56,7 +62,9 @@ def add_commands(subparsers) -> None:
         command = subparsers.add_parser(name, help=helptext)
         command.add_argument("package", help="the compiled .yaml")
         command.add_argument("--target", choices=("kfp", "vertex"), default="kfp")
-        command.add_argument("--pipeline-root", required=True, help="object storage for run outputs (gs://...)")
+        command.add_argument("--pipeline-root", required=True,
+                             help=f"object storage for run outputs: stock KFP {stock_pipeline_root()} (multi-user: "
+                                  f"{stock_pipeline_root('NAMESPACE')}), or gs://BUCKET/pipeline_root")
         command.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                              help="pipeline parameter (repeatable; VALUE is JSON when it parses as JSON)")
         command.add_argument("--service-account", help="KFP: Kubernetes service account; Vertex: GCP service account")
@@ -67,7 +75,8 @@ def add_commands(subparsers) -> None:
         command.add_argument("--region", help="Vertex: region, e.g. us-central1")
         command.add_argument("--name", help="run or schedule name (default: pipeline name and time)")
         command.add_argument("--insecure", action="store_true",
-                             help="KFP: allow sending a token to an http:// endpoint (default: https only)")
+                             help="KFP: allow sending a token to an http:// endpoint beyond loopback, e.g. in-cluster "
+                                  "http://ml-pipeline.kubeflow:8888 (default: https only)")
         if name == "schedule":
             command.add_argument("--cron", required=True,
                                  help="KFP: six fields, seconds first ('0 0 2 * * *' = 02:00 daily); "
@@ -126,7 +135,8 @@ def compile_config(config: PipelineConfig, settings: KubeflowSettings) -> str:
 
 def _s3_settings(args: argparse.Namespace) -> Dict[str, Any]:
     extras = [flag for flag, given in (("--s3-secret", args.s3_secret), ("--s3-region", args.s3_region),
-                                       ("--s3-no-verify", args.s3_no_verify)) if given]
+                                       ("--s3-no-verify", args.s3_no_verify), ("--s3-ca-bundle", args.s3_ca_bundle))
+              if given]
     if not args.s3_endpoint:
         if extras:
             raise UserError(f"{', '.join(extras)} only apply with --s3-endpoint URL.")
@@ -136,6 +146,8 @@ def _s3_settings(args: argparse.Namespace) -> Dict[str, Any]:
         values["s3_secret"] = args.s3_secret
     if args.s3_region:
         values["s3_region"] = args.s3_region
+    if args.s3_ca_bundle:
+        values["s3_ca_bundle"] = args.s3_ca_bundle
     return values
 
 
@@ -145,9 +157,15 @@ def command_compile(args: argparse.Namespace) -> int:
                                 output=args.output or f"imdb-sentiment-{args.target}.yaml", **local,
                                 **_s3_settings(args))
     path = compile_config(_config(args), settings)
-    root = "minio://mlpipeline/pipeline_root" if settings.s3_endpoint else "gs://BUCKET/pipeline_root"
+    if args.s3_no_verify:
+        print("Note: --s3-no-verify reaches TensorFlow only; Beam's S3 filesystem (boto3) still checks the "
+              "certificate, so if a Beam step reads the bucket, give the pods the CA with --s3-ca-bundle instead.",
+              file=sys.stderr)
+    root = stock_pipeline_root() if settings.s3_endpoint else "gs://BUCKET/pipeline_root"
+    multi_user = (f" (multi-user: --namespace NAMESPACE --pipeline-root {stock_pipeline_root('NAMESPACE')})"
+                  if settings.s3_endpoint else "")
     print(f"Wrote {path} ({args.target}, image {args.image}). Next: imdb-pipeline submit {path} "
-          f"--target {args.target} --pipeline-root {root} ...")
+          f"--target {args.target} --pipeline-root {root}{multi_user} ...")
     return 0
 
 
@@ -161,7 +179,10 @@ def _vertex_job(args: argparse.Namespace, kind: str):
 
 
 def _kfp_client(args: argparse.Namespace):
-    submit.check_package(args.package, "kfp", args.pipeline_root)  # before any request
+    submit.check_package(args.package, "kfp", args.pipeline_root, args.namespace)  # before any request
+    warning = submit.pipeline_root_warning(args.pipeline_root, args.namespace)
+    if warning:
+        print(warning, file=sys.stderr)
     return submit.kfp_client(args.host, args.namespace, insecure=args.insecure)
 
 

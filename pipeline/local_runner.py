@@ -22,6 +22,7 @@ from pipeline.configs import PipelineConfig
 from pipeline.console import RUNNER_LOGGER, console_and_log
 from pipeline.run_lock import workdir_lock
 from pipeline.run_report import write_report
+from pipeline.targets import LOCAL
 
 LOG_DIR = "logs"
 REPORT_FILE = "report.html"
@@ -192,7 +193,7 @@ def _run(config: PipelineConfig, log_path: str) -> Dict[str, Any]:
     os.makedirs(os.path.dirname(os.path.abspath(config.resolved_metadata_path)), exist_ok=True)
 
     connection = tfx.orchestration.metadata.sqlite_metadata_connection_config(config.resolved_metadata_path)
-    pipeline = create_pipeline(config, metadata_connection_config=connection)
+    pipeline = create_pipeline(config, metadata_connection_config=connection, target=LOCAL)
     memory = MemorySampler()
     memory.start()
     progress = ComponentProgress(memory)

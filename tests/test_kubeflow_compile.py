@@ -8,7 +8,8 @@ import yaml
 from kubeflow import spec_check
 from pipeline.kubeflow_commands import compile_config, spec_for_config
 from pipeline.pipeline import BASELINE_ID, EXAMPLE_GEN_ID
-from kubeflow.settings import ENTRYPOINT, IMAGE_SCHEMA_DIR, KubeflowSettings
+from kubeflow.settings import (ENTRYPOINT, IMAGE_SCHEMA_DIR, KFP_STAGED_SCHEMES, PIPELINE_NAME_PROPERTY,
+                               STAGED_SCHEMES_ENV, KubeflowSettings)
 from pipeline.configs import PipelineConfig
 from models.errors import UserError
 
@@ -111,7 +112,9 @@ def test_transform_and_trainer_are_sized_and_without_s3_there_is_no_env_nor_plat
                                                      "memoryRequest": 6 * 2**30 / 1e9, "memoryLimit": 6 * 2**30 / 1e9}
         assert resources.pop("Transform_executor")["memoryLimit"] == 4 * 2**30 / 1e9
         assert set(resources.values()) == {None}, target
-        assert not any("env" in executor.get("container", {}) for executor in executors(spec).values())
+        envs = [executor["container"].get("env") for executor in executors(spec).values() if "container" in executor]
+        only = [{"name": STAGED_SCHEMES_ENV, "value": "minio,s3,gs"}] if target == "kfp" else None
+        assert envs == [only] * len(envs), target  # kfp: the staged schemes only (next test); no S3 env
         assert spec_check.load_platform_spec(compiled[target]["path"]) is None
         assert len([doc for doc in yaml.safe_load_all(compiled[target]["text"]) if doc]) == 1
 
@@ -149,7 +152,7 @@ def test_spec_check_catches_what_the_backend_would_refuse(compiled, mutate, frag
 
 
 def test_harness_refuses_resolver_tasks_in_oss_mode(compiled, tmp_path):
-    from kubeflow.local_harness import LocalKfpRun
+    from testing.kfp_harness.harness import LocalKfpRun
 
     with pytest.raises(UserError, match="resolver executors not implemented"):
         LocalKfpRun(compiled["vertex"]["spec"], str(tmp_path), mode="oss")
@@ -201,3 +204,28 @@ def test_cli_compile_reads_the_config_file_and_flags(tmp_path, capsys):
     assert json.loads(tasks["Trainer"]["inputs"]["parameters"]["custom_config"]["runtimeValue"]["constant"])["epochs"] == 3
     assert "--runner=DataflowRunner" in spec["deploymentSpec"]["executors"]["Transform_executor"]["container"]["args"]
     assert "imdb-pipeline submit" in capsys.readouterr().out
+
+
+def test_kfp_tasks_stage_gs_through_the_launcher_paths_and_vertex_tasks_do_not(compiled):
+    """OSS KFP's launcher downloads gs:// inputs to /gcs/... and uploads outputs from there, so the
+    shim must stage gs:// too; on Vertex it stays in place. Here without any S3 endpoint (GKE)."""
+    assert (STAGED_SCHEMES_ENV, KFP_STAGED_SCHEMES) == ("KFP_STAGED_SCHEMES", ("minio", "s3", "gs"))
+    kfp_containers = [e["container"] for e in executors(compiled["kfp"]["spec"]).values() if "container" in e]
+    assert len(kfp_containers) == len(compiled["kfp"]["spec"]["root"]["dag"]["tasks"])
+    for container in kfp_containers:
+        assert {"name": "KFP_STAGED_SCHEMES", "value": "minio,s3,gs"} in container["env"]
+    assert "KFP_STAGED_SCHEMES" not in compiled["vertex"]["text"]
+
+
+def test_vertex_blessing_query_is_scoped_to_this_pipeline(compiled):
+    """TFX's query matches any blessed ModelBlessing in the Vertex project and region; the compiler
+    narrows it to the blessings BlessingGate wrote for this pipeline name."""
+    spec = compiled["vertex"]["spec"]
+    queries = [query["filter"] for executor in executors(spec).values()
+               for query in executor.get("resolver", {}).get("outputArtifactQueries", {}).values()]
+    blessing = [text for text in queries if 'schema_title="tfx.ModelBlessing"' in text]
+    assert PIPELINE_NAME_PROPERTY == "pipeline_name" and len(blessing) == 1
+    assert blessing[0] == ('schema_title="tfx.ModelBlessing" AND state=LIVE AND metadata.blessed.number_value=1 '
+                           f'AND metadata.pipeline_name.string_value="{spec["pipelineInfo"]["name"]}"')
+    assert all("pipeline_name" not in text for text in queries if text not in blessing)  # the model query
+    assert "pipeline_name.string_value" not in compiled["kfp"]["text"]

@@ -1,18 +1,24 @@
-"""Proof that the compiled spec executes: the local KFP harness runs it task by task.
+"""Proof that the compiled spec executes: the KFP harness runs it task by task, each task in the
+real image (make image) as a pod would run it.
 
-The e2e tests share ONE small OSS-mode run (plus a second, mostly cached run that exercises the
-served baseline) and a whole Vertex-mode run; see kubeflow/local_harness.py for what the
-harness does and does not prove. The OSS runs are a stock KFP install's: artifacts under
-minio:// in a real S3 server (SeaweedFS), moved by the harness's re-enactment of the launcher,
-data and serving folder in the bucket, the S3 settings in the tasks' environment only.
+The e2e tests share: ONE small OSS-mode run at the newest KFP release's behaviour (2.17) plus a
+second, mostly cached run that exercises the served baseline; one run at the oldest release the
+README supports (2.3); and two Vertex-mode runs, the second finding the first's model as its
+baseline. See testing/kfp_harness/ for what the harness does and does not prove. The OSS runs are
+a stock KFP install's: artifacts under minio:// in a real S3 server (SeaweedFS), moved by the
+harness's re-enactment of the launcher, data and serving folder in the bucket, the S3 settings in
+the tasks' environment only, the tasks in containers on a network that reaches only that server.
 """
 import json
 import os
 
 import pytest
 
-from kubeflow.local_harness import ArtifactRegistry, HarnessError, _check_parameter_types
 from corpus import write_aclimdb
+from s3_server import running_s3_server
+from task_image import internal_network, require_image
+from testing.kfp_harness import releases
+from testing.kfp_harness.harness import ArtifactRegistry, HarnessError, LocalKfpRun, _check_parameter_types
 
 TINY = dict(vocab_size=100, oov_buckets=10, max_tokens=40, embedding_dim=16, gru_units=8, epochs=1,
             steps_per_epoch=5, batch_size=32, accuracy_threshold=0.0, auc_threshold=0.0, min_train_examples=50,
@@ -24,18 +30,20 @@ BLESSING_FILTER = 'schema_title="tfx.ModelBlessing" AND state=LIVE AND metadata.
 MODEL_FILTER = 'schema_title="tfx.Model" AND state=LIVE AND name="{}"'
 
 
-def compile_for_harness(tmp, target, data_root=None, serving_dir=None, **settings_given):
-    """The real compile for a target; local paths stand in for the buckets unless given."""
+def compile_for_harness(tmp, target, data_root=None, serving_dir=None, image="local-harness", **settings_given):
+    """The real compile for a target; local paths stand in for the buckets unless given. For the
+    image, the schema is the image's copy at the path the spec names by default."""
     from pipeline.kubeflow_commands import compile_config
-    from kubeflow.settings import KubeflowSettings
+    from kubeflow.settings import IMAGE_SCHEMA_DIR, KubeflowSettings
     from kubeflow import spec_check
     from pipeline.configs import SCHEMA_DIR, PipelineConfig
 
     data = data_root or str(write_aclimdb(tmp / "data", n_train=300, n_test=40))
     config = PipelineConfig(data_root=data, workdir=str(tmp / "work"), serving_dir=serving_dir or str(tmp / "serving"),
                             input_fingerprint="corpus-seed-0", **TINY)
-    settings = KubeflowSettings(target=target, image="local-harness", output=str(tmp / f"{target}.yaml"),
-                                schema_dir=SCHEMA_DIR, require_object_storage=False, **settings_given)
+    settings = KubeflowSettings(target=target, image=image, output=str(tmp / f"{target}.yaml"),
+                                schema_dir=SCHEMA_DIR if image == "local-harness" else IMAGE_SCHEMA_DIR,
+                                require_object_storage=False, **settings_given)
     spec, platform = spec_check.load_documents(compile_config(config, settings))
     return (spec, config, platform) if settings_given else (spec, config)
 
@@ -44,31 +52,51 @@ BUCKET = "mlpipeline"  # a stock install's bucket
 
 
 @pytest.fixture(scope="session")
-def oss_runs(tmp_path_factory, s3_server):
-    """Run 1 on an empty serving folder, then run 2 on the same root: what a schedule does."""
-    from kubeflow.local_harness import LocalKfpRun
+def pod_network(tmp_path_factory):
+    """The task image, an internal Docker network, and a SeaweedFS listening on its gateway only."""
+    image = require_image()
+    with internal_network() as (network, gateway):
+        with running_s3_server(str(tmp_path_factory.mktemp("seaweedfs-pods")), host=gateway) as server:
+            server.create_bucket(BUCKET)
+            yield {"image": image, "network": network, "s3": server}
 
-    tmp = tmp_path_factory.mktemp("harness-oss")
-    s3_server.create_bucket(BUCKET)
-    s3_server.upload_tree(str(write_aclimdb(tmp / "data", n_train=300, n_test=40)), BUCKET, "data/aclImdb")
+
+def kfp_run_in_image(pod_network, tmp, release, runs=1, prefix="v2/artifacts"):
+    """`runs` runs of the compiled kfp spec on one root, every task in the image at `release`."""
+    s3 = pod_network["s3"]
+    s3.upload_tree(str(write_aclimdb(tmp / "data", n_train=300, n_test=40)), BUCKET, f"{tmp.name}/data/aclImdb")
     # The tasks reach the bucket only through the compiled file: its endpoint env and the secret it maps.
-    spec, config, platform = compile_for_harness(tmp, "kfp", data_root=f"s3://{BUCKET}/data/aclImdb",
-                                                 serving_dir=f"minio://{BUCKET}/serving", s3_endpoint=s3_server.endpoint)
-    launcher_env = {**os.environ, **s3_server.env()}  # the launcher's own access (kfp-launcher config)
-    secrets = {"mlpipeline-minio-artifact": {"accesskey": s3_server.access_key, "secretkey": s3_server.secret_key}}
-    root, state = f"minio://{BUCKET}/v2/artifacts", str(tmp / "state")
-    first = LocalKfpRun(spec, root, mode="oss", env=launcher_env, state_dir=state, platform=platform, secrets=secrets)
-    first.run()
-    versions_after_first = served_versions(s3_server)
-    second = LocalKfpRun(spec, root, mode="oss", env=launcher_env, state_dir=state, platform=platform,
-                         secrets=secrets)
-    second.run()
-    return {"first": first, "second": second, "config": config, "versions_after_first": versions_after_first,
-            "s3": s3_server}
+    spec, config, platform = compile_for_harness(tmp, "kfp", data_root=f"s3://{BUCKET}/{tmp.name}/data/aclImdb",
+                                                 serving_dir=f"minio://{BUCKET}/{tmp.name}/serving",
+                                                 image=pod_network["image"], s3_endpoint=s3.endpoint)
+    launcher_env = {**os.environ, **s3.env()}  # the launcher's own access (kfp-launcher config)
+    secrets = {"mlpipeline-minio-artifact": {"accesskey": s3.access_key, "secretkey": s3.secret_key}}
+    done, versions = [], []
+    for _ in range(runs):
+        run = LocalKfpRun(spec, f"minio://{BUCKET}/{tmp.name}/{prefix}", mode="oss", env=launcher_env,
+                          state_dir=str(tmp / "state"), platform=platform, secrets=secrets, release=release,
+                          image=pod_network["image"], network=pod_network["network"])
+        run.run()
+        done.append(run)
+        versions.append(served_versions(s3, f"{tmp.name}/serving/"))
+    return {"runs": done, "versions": versions, "config": config, "s3": s3, "prefix": tmp.name}
 
 
-def served_versions(server):
-    return sorted({key.split("/")[1] for key in server.keys(BUCKET, "serving/")})
+@pytest.fixture(scope="session")
+def oss_runs(tmp_path_factory, pod_network):
+    """At the newest release: run 1 on an empty serving folder, then run 2 on the same root, as a schedule does."""
+    result = kfp_run_in_image(pod_network, tmp_path_factory.mktemp("newest"), releases.NEWEST, runs=2)
+    return {"first": result["runs"][0], "second": result["runs"][1], "config": result["config"],
+            "versions_after_first": result["versions"][0], "s3": result["s3"], "prefix": result["prefix"]}
+
+
+@pytest.fixture(scope="session")
+def oldest_run(tmp_path_factory, pod_network):
+    return kfp_run_in_image(pod_network, tmp_path_factory.mktemp("oldest"), releases.OLDEST_SUPPORTED)
+
+
+def served_versions(server, prefix):
+    return sorted({key[len(prefix):].split("/")[0] for key in server.keys(BUCKET, prefix)})
 
 
 def read_object(server, uri):
@@ -79,15 +107,17 @@ def read_object(server, uri):
 
 
 @pytest.fixture(scope="session")
-def vertex_run(tmp_path_factory):
-    from kubeflow.local_harness import LocalKfpRun
-
+def vertex_runs(tmp_path_factory):
+    """Two Vertex-mode runs on one root (this machine's Python): the second resolves the first's model."""
     tmp = tmp_path_factory.mktemp("harness-vertex")
     spec, config = compile_for_harness(tmp, "vertex")
-    run = LocalKfpRun(spec, str(tmp / "root"), mode="vertex")
-    run.run()
-    run.serving_dir = config.resolved_serving_dir
-    return run
+    runs = []
+    for _ in range(2):
+        run = LocalKfpRun(spec, str(tmp / "root"), mode="vertex")
+        run.run()
+        run.serving_dir = config.resolved_serving_dir
+        runs.append(run)
+    return runs
 
 
 def metadata(run, task, output):
@@ -100,7 +130,8 @@ def log_text(run, task):
 
 
 @pytest.mark.e2e
-def test_oss_run_executes_every_task_to_a_pushed_servable_model(oss_runs, s3_env):
+def test_oss_run_executes_every_task_to_a_pushed_servable_model(oss_runs, monkeypatch):
+    """In the image, at KFP 2.17's behaviour (executor-logs, output metadata in the task root, ...)."""
     from models import storage
     from pipeline.predict import Predictor, newest_model_dir
 
@@ -112,6 +143,8 @@ def test_oss_run_executes_every_task_to_a_pushed_servable_model(oss_runs, s3_env
     assert metadata(first, "ServingCanary", "blessing")["blessed"] == 1
     pushed = metadata(first, "Pusher", "pushed_model")
     assert pushed["pushed"] == 1 and len(oss_runs["versions_after_first"]) == 1
+    for key, value in oss_runs["s3"].env().items():
+        monkeypatch.setenv(key, value)
     storage.enable_s3()
     predictor = Predictor(newest_model_dir(oss_runs["config"].resolved_serving_dir))
     scores = predictor.predict(["A wonderful, touching film.", "Boring and awful, a waste."])
@@ -132,8 +165,8 @@ def test_oss_inputs_arrived_untyped_and_the_shim_typed_them(oss_runs):
 def test_artifacts_travel_through_the_launcher_and_are_recorded_as_minio_uris(oss_runs):
     first, s3 = oss_runs["first"], oss_runs["s3"]
     model = first.results["Trainer"].outputs["model"][0]
-    assert model["uri"].startswith(f"minio://{BUCKET}/v2/artifacts/")
-    keys = s3.keys(BUCKET, "v2/artifacts/")
+    assert model["uri"].startswith(f"minio://{BUCKET}/{oss_runs['prefix']}/v2/artifacts/")
+    keys = s3.keys(BUCKET, f"{oss_runs['prefix']}/v2/artifacts/")
     prefix = model["uri"].split("://", 1)[1].split("/", 1)[1]
     assert f"{prefix}/Format-Serving/saved_model.pb" in keys  # uploaded by the launcher after the task
     trainer_log = log_text(first, "Trainer")
@@ -166,19 +199,19 @@ def test_second_run_blesses_against_the_served_model_and_pushes_nothing_new(oss_
     rules = json.loads(read_object(oss_runs["s3"], gate["uri"] + "/blessing_rules.json"))
     ratchet = [rule for rule in rules if rule["kind"] == "ratchet" and rule["metric"] == "accuracy"]
     assert ratchet[0]["passed"] and "measured today on this eval split" in ratchet[0]["sentence"]
-    served = oss_runs["s3"].keys(BUCKET, f"serving/{oss_runs['versions_after_first'][0]}/")
+    served = oss_runs["s3"].keys(BUCKET, f"{oss_runs['prefix']}/serving/{oss_runs['versions_after_first'][0]}/")
     assert any(key.endswith("assets.extra/blessing_metrics.json") for key in served)  # the next bar
     assert any(key.endswith("assets.extra/train_statistics.pb") for key in served)    # the next drift reference
     assert metadata(second, "Pusher", "pushed_model")["already_serving"] == 1
-    assert served_versions(oss_runs["s3"]) == oss_runs["versions_after_first"]
+    assert served_versions(oss_runs["s3"], f"{oss_runs['prefix']}/serving/") == oss_runs["versions_after_first"]
     assert second.results["Trainer"].outputs == first.results["Trainer"].outputs  # served from the cache
 
 
 @pytest.mark.e2e
-@pytest.mark.slow  # a whole third harness run (~6 min on 2 cores); the vertex spec is still compiled and checked
-def test_vertex_mode_keeps_types_answers_resolvers_and_pushes(vertex_run):
+def test_vertex_mode_keeps_types_answers_resolvers_and_pushes(vertex_runs):
     """The whole Vertex-mode run: typed inputs (no repair needed), the Resolver answered from the
     artifact registry (nothing blessed yet), and a blessed model pushed."""
+    vertex_run = vertex_runs[0]
     how = {name: result.how for name, result in vertex_run.results.items()}
     resolvers = {f"{RESOLVER}-model-blessing-resolver", f"{RESOLVER}-model-resolver"}
     assert {name for name, way in how.items() if way == "resolved"} == resolvers
@@ -193,6 +226,143 @@ def test_vertex_mode_keeps_types_answers_resolvers_and_pushes(vertex_run):
     assert any(os.path.isfile(os.path.join(vertex_run.serving_dir, v, "saved_model.pb"))
                for v in os.listdir(vertex_run.serving_dir))
 
+
+
+@pytest.mark.e2e
+def test_second_vertex_run_finds_the_first_model_as_its_baseline(vertex_runs):
+    """BlessingGate's current_model_id is the model's resource name (the shim renames TFX's
+    integer), and the blessing query, scoped to this pipeline, finds it: the Evaluator measures
+    the candidate against the first run's model."""
+    first, second = vertex_runs
+    blessing = first.results["BlessingGate"].outputs["blessing"][0]
+    model = first.results["Trainer"].outputs["model"][0]
+    assert blessing["metadata"]["current_model_id"] == model["name"]
+    assert blessing["metadata"]["pipeline_name"] == "imdb-sentiment"
+    assert second.results[f"{RESOLVER}-model-blessing-resolver"].outputs["model_blessing"]
+    assert second.results[f"{RESOLVER}-model-resolver"].outputs["model"][0]["uri"] == model["uri"]
+    assert "'baseline_model': [Artifact(" in log_text(second, "Evaluator")
+    with open(os.path.join(second.results["BlessingGate"].outputs["blessing"][0]["uri"], "blessing_rules.json"),
+              encoding="utf-8") as handle:
+        rules = json.load(handle)
+    assert any(rule["kind"] == "ratchet" and "measured today" in rule["sentence"] for rule in rules)
+
+
+@pytest.mark.e2e
+def test_oldest_supported_release_runs_the_whole_pipeline_in_the_image(oldest_run):
+    """KFP 2.3: no executor-logs output, output metadata in /tmp/kfp_outputs, unnamed outputs,
+    only the first artifact of a list moved: the same image and spec push a model."""
+    run = oldest_run["runs"][0]
+    assert all(result.how == "executed" for result in run.results.values())
+    assert metadata(run, "Pusher", "pushed_model")["pushed"] == 1 and len(oldest_run["versions"][0]) == 1
+    assert all(releases.EXECUTOR_LOGS not in result.outputs for result in run.results.values())
+    assert "left output executor-logs" not in log_text(run, "Trainer")
+
+
+@pytest.mark.e2e
+def test_newest_release_adds_executor_logs_which_the_launcher_writes_and_uploads(oss_runs):
+    first, s3 = oss_runs["first"], oss_runs["s3"]
+    assert "left output executor-logs to the launcher" in log_text(first, "Trainer")
+    logs = first.results["Trainer"].outputs[releases.EXECUTOR_LOGS][0]
+    assert logs["uri"].endswith("/executor-logs-0")  # 2.16.1's retry suffix
+    assert b"kubeflow.entrypoint:" in read_object(s3, logs["uri"])
+
+
+def _unit_run(tmp_path, release, image=None, network=None):
+    spec, _, platform = compile_for_harness(tmp_path, "kfp", data_root="s3://b/data", serving_dir="s3://b/serving",
+                                            s3_endpoint="http://127.0.0.1:9")
+    secrets = {"mlpipeline-minio-artifact": {"accesskey": "k", "secretkey": "s"}}
+    return LocalKfpRun(spec, "minio://mlpipeline/v2/artifacts", env={"PATH": os.environ["PATH"]},
+                       state_dir=str(tmp_path / "state"), platform=platform, secrets=secrets, release=release,
+                       image=image, network=network)
+
+
+def _executor_input(run, task_name):
+    from testing.kfp_harness.pods import VenvPod
+
+    task = run.spec.root.dag.tasks[task_name]
+    pod = VenvPod(task_name, "python")
+    try:
+        return run._executor_input(task_name, task, run.spec.components[task.component_ref.name], pod), pod
+    finally:
+        pod.remove()
+
+
+@pytest.mark.parametrize("release, output_file_under, logs_uri_end, named", [
+    ("2.3", "/tmp/kfp_outputs/output_metadata.json", None, False),
+    ("2.5", "/tmp/kfp_outputs/output_metadata.json", "/executor-logs", False),
+    ("2.14", "/tmp/kfp_outputs/output_metadata.json", "/executor-logs", False),
+    ("2.15", "/minio/mlpipeline/v2/artifacts/imdb-sentiment/", "/executor-logs", True),
+    ("2.17", "/minio/mlpipeline/v2/artifacts/imdb-sentiment/", "/executor-logs-0", True),
+])
+def test_executor_input_follows_the_release(tmp_path, release, output_file_under, logs_uri_end, named):
+    executor_input, pod = _executor_input(_unit_run(tmp_path, release), "ImportSchemaGen")
+    outputs = executor_input["outputs"]
+    assert outputs["outputFile"].startswith(pod.root + output_file_under)
+    if output_file_under.startswith("/minio"):  # 2.15: beside the outputs, in the task root's local path
+        assert outputs["outputFile"].rsplit("/", 2)[0].endswith("/ImportSchemaGen")
+    logs = outputs["artifacts"].get(releases.EXECUTOR_LOGS)
+    if logs_uri_end is None:
+        assert logs is None
+    else:
+        assert logs["artifacts"][0]["uri"].endswith(logs_uri_end)
+        assert logs["artifacts"][0]["type"] == {"schemaTitle": "system.Artifact"}
+    assert (outputs["artifacts"]["schema"]["artifacts"][0]["name"] == "schema") is named
+
+
+def test_every_release_flag_is_on_from_its_release_onwards():
+    versions = list(releases.RELEASES)
+    for field in [f for f in releases.KfpRelease.__dataclass_fields__ if f != "version"]:
+        on = [getattr(releases.get(version), field) for version in versions]
+        assert on == sorted(on), f"{field} switches off again in a later release"
+        assert any(on), field
+    assert releases.get(releases.NEWEST) == releases.RELEASES[versions[-1]]
+    with pytest.raises(ValueError, match="knows 2.2, 2.3"):
+        releases.get("2.9")
+
+
+def test_a_container_pod_is_what_kfp_makes_of_the_task(tmp_path):
+    from testing.kfp_harness.pods import ContainerPod
+
+    pod = ContainerPod("Trainer", "img:tag", releases.get("2.17"), "net", cpu_limit=1.5, memory_limit_gb=4.0)
+    try:
+        argv = pod.docker_argv(["python", "-m", "kubeflow.entrypoint", "--x"], {"S3_ENDPOINT": "http://h:1"})
+        joined = " ".join(argv)
+        assert "--user 1000:1000 --read-only --network net" in joined
+        for path in ("/minio", "/s3", "/gcs", "/tmp", "/home/pipeline", "/.cache"):
+            assert f"{pod.host_path(path)}:{path}" in argv
+            assert os.stat(pod.host_path(path)).st_uid == 1000
+        assert argv[argv.index("--cpus") + 1] == "1.5" and argv[argv.index("--memory") + 1] == "4000000000b"
+        assert [a for a in argv if a.startswith("S3_") or "=" in a and a.split("=")[0].isupper()] == [
+            "S3_ENDPOINT=http://h:1"]  # only what the pod is given
+        assert argv[-4:] == ["img:tag", "-m", "kubeflow.entrypoint", "--x"]
+        assert argv[argv.index("--entrypoint") + 1] == "python"
+    finally:
+        pod.remove()
+    with pytest.raises(ValueError, match="mounts no emptyDir"):
+        ContainerPod("T", "img", releases.get("2.2"), "net")
+
+
+def test_in_the_image_a_task_gets_only_the_compiled_environment(tmp_path):
+    run = _unit_run(tmp_path, "2.17", image="img", network="net")
+    component = run.spec.components[run.spec.root.dag.tasks["Trainer"].component_ref.name]
+    env = run._task_env(component.executor_label, run.executors[component.executor_label].container)
+    assert "PATH" not in env and env["S3_ENDPOINT"] == "http://127.0.0.1:9" and env["AWS_ACCESS_KEY_ID"] == "k"
+    assert env["KFP_STAGED_SCHEMES"] == "minio,s3,gs" and "KFP_POD_NAME" in env
+
+
+@pytest.mark.e2e
+def test_a_task_meets_kfp_2_17s_executor_input_in_the_venv(tmp_path, s3_server):
+    """The shim with executor-logs and the output metadata in the task root: exit 0, metadata written."""
+    spec, _, platform = compile_for_harness(tmp_path, "kfp", data_root="s3://unit/data", serving_dir="s3://unit/serving",
+                                            s3_endpoint=s3_server.endpoint)
+    s3_server.create_bucket("unit")
+    secrets = {"mlpipeline-minio-artifact": {"accesskey": s3_server.access_key, "secretkey": s3_server.secret_key}}
+    run = LocalKfpRun(spec, "minio://unit/v2/artifacts", env={**os.environ, **s3_server.env()},
+                      state_dir=str(tmp_path / "state"), platform=platform, secrets=secrets, release="2.17")
+    result = run.run(stop_after="ImportSchemaGen")["ImportSchemaGen"]
+    assert result.outputs["schema"][0]["uri"].startswith("minio://unit/v2/artifacts/")
+    assert "left output executor-logs to the launcher" in log_text(run, "ImportSchemaGen")
+    assert any(key.endswith("/schema/schema.pbtxt") for key in s3_server.keys("unit", "v2/artifacts/"))
 
 def test_registry_answers_the_resolver_filters_tfx_compiles(tmp_path):
     registry = ArtifactRegistry(str(tmp_path), "vertex")
@@ -226,8 +396,6 @@ def test_a_task_sees_the_compiled_s3_settings_not_the_callers(tmp_path):
     are dropped, so a spec missing them fails in the harness as it would on a cluster."""
     spec, _, platform = compile_for_harness(tmp_path, "kfp", data_root="s3://b/data", serving_dir="s3://b/serving",
                                             s3_endpoint="http://minio-service.kubeflow:9000")
-    from kubeflow.local_harness import LocalKfpRun
-
     caller = {"PATH": "/usr/bin", "S3_ENDPOINT": "http://caller:1", "AWS_ACCESS_KEY_ID": "caller-key",
               "AWS_SECRET_ACCESS_KEY": "caller-secret"}
     run = LocalKfpRun(spec, str(tmp_path / "root"), env=caller, platform=platform,

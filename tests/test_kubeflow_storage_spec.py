@@ -4,6 +4,8 @@ One compile through the CLI, with S3 settings and distinctive credentials in thi
 environment that must not reach the file; the other tests reuse it or need no compile.
 """
 import argparse
+import contextlib
+import io
 import json
 import os
 import tempfile
@@ -39,7 +41,8 @@ def s3_compiled(tmp_path_factory):
     config_file = out / "sizes.yaml"
     config_file.write_text("trainer_memory: 8Gi\ntrainer_cpu: 3\n")
     output = out / "kfp-s3.yaml"
-    with pytest.MonkeyPatch.context() as patch:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
         for key, value in LEAKS.items():
             patch.setenv(key, value)
         assert run_compile("--output", str(output), "--config", str(config_file),
@@ -47,7 +50,8 @@ def s3_compiled(tmp_path_factory):
                            "--s3-endpoint", ENDPOINT + "/", "--s3-no-verify") == 0
     text = output.read_text(encoding="utf-8")
     spec, platform = spec_check.load_documents(str(output))
-    return {"path": str(output), "dir": str(out), "text": text, "spec": spec, "platform": platform}
+    return {"path": str(output), "dir": str(out), "text": text, "spec": spec, "platform": platform,
+            "stdout": stdout.getvalue(), "stderr": stderr.getvalue()}
 
 
 def containers(spec):
@@ -74,6 +78,7 @@ def test_every_container_task_gets_the_endpoint_and_the_secret(s3_compiled):
         env = {item["name"]: item["value"] for item in container["env"]}
         assert env["S3_ENDPOINT"] == ENDPOINT and env["S3_USE_HTTPS"] == "0", label
         assert env["AWS_REGION"] == "us-east-1" and env["S3_VERIFY_SSL"] == "0", label
+        assert env["KFP_STAGED_SCHEMES"] == "minio,s3,gs", label
         assert "AWS_ACCESS_KEY_ID" not in env and "AWS_SECRET_ACCESS_KEY" not in env, label
         assert executors[label] == {"secretAsEnv": SECRET_AS_ENV}, label
 
@@ -93,7 +98,7 @@ def test_both_documents_parse_strictly_and_the_kfp_client_reads_them(s3_compiled
 
     from kubeflow import submit
 
-    submit.check_package(s3_compiled["path"], "kfp", "minio://mlpipeline/pipeline_root")  # the submit path's check
+    submit.check_package(s3_compiled["path"], "kfp", "minio://mlpipeline/v2/artifacts")  # the submit path's check
     doc = _extract_pipeline_yaml(s3_compiled["path"])
     # What run_pipeline sends; the API server (api_converter.go pipelineSpecStructToYamlString) turns it
     # back into two documents and keeps the second only if it parses strictly as a PlatformSpec with
@@ -168,6 +173,9 @@ def test_credentials_in_the_endpoint_are_refused_without_repeating_them():
     ({"s3_endpoint": ENDPOINT, "s3_secret": "Minio_Keys"}, "not a Kubernetes name"),
     ({"s3_endpoint": ENDPOINT, "s3_secret": "a" * 254}, "not a Kubernetes name"),
     ({"s3_endpoint": ENDPOINT, "s3_region": "us east"}, "region name"),
+    ({"s3_endpoint": ENDPOINT, "s3_ca_bundle": "ca.crt"}, "absolute path inside the pod"),
+    ({"s3_endpoint": ENDPOINT, "s3_ca_bundle": "/etc/ssl/ca.crt", "s3_verify_ssl": False}, "contradict"),
+    ({"s3_ca_bundle": "/etc/ssl/ca.crt"}, "needs an S3 endpoint"),
 ])
 def test_settings_refuse_bad_s3_values(changes, fragment):
     with pytest.raises(UserError, match=fragment):
@@ -247,3 +255,43 @@ def test_the_pipeline_spec_must_come_first(s3_compiled, tmp_path):
                            s3_compiled["platform"])
     with pytest.raises(UserError, match="only one platform document"):
         spec_check.load_platform_spec(path)
+
+
+BEAM_COMPONENTS = ("ImdbExampleGen", "StatisticsGen", "Transform", "Evaluator")
+
+
+def test_no_verify_reaches_tensorflow_but_no_false_verify_flag_reaches_beam(s3_compiled):
+    """Beam 2.59's --s3_verify is a plain string handed to boto3 as `verify`, which boto3 reads as a
+    CA bundle path: --s3_verify=False would break every Beam S3 call, so the compiler adds none and
+    says that Beam still checks the certificate (use --s3-ca-bundle)."""
+    from apache_beam.options.pipeline_options import PipelineOptions, S3Options
+
+    assert PipelineOptions(["--s3_verify=False"]).view_as(S3Options).s3_verify == "False"  # a path, not a bool
+    executors = s3_compiled["spec"]["deploymentSpec"]["executors"]
+    for task in BEAM_COMPONENTS:
+        container = executors[compiler.executor_label(s3_compiled["spec"], task)]["container"]
+        assert not any("s3_verify" in arg for arg in container["args"]), task
+        assert {"name": "S3_VERIFY_SSL", "value": "0"} in container["env"], task
+    assert "--s3-no-verify reaches TensorFlow only" in s3_compiled["stderr"]
+    assert "--s3-ca-bundle" in s3_compiled["stderr"]
+
+
+def test_ca_bundle_reaches_boto3_requests_and_tensorflow_in_every_task(tmp_path):
+    output = tmp_path / "kfp-ca.yaml"
+    assert run_compile("--output", str(output), "--data", "s3://imdb/aclImdb", "--serving-dir", "s3://imdb/serving",
+                       "--s3-endpoint", "https://minio.example:9000", "--s3-ca-bundle", "/etc/minio-ca/ca.crt") == 0
+    spec = spec_check.load_spec_file(str(output))
+    for label, container in containers(spec).items():
+        env = {item["name"]: item["value"] for item in container["env"]}
+        for name in ("AWS_CA_BUNDLE", "REQUESTS_CA_BUNDLE", "S3_CA_FILE"):
+            assert env[name] == "/etc/minio-ca/ca.crt", (label, name)
+        assert "S3_VERIFY_SSL" not in env, label
+    with pytest.raises(UserError, match="--s3-ca-bundle only apply with --s3-endpoint"):
+        run_compile("--s3-ca-bundle", "/etc/minio-ca/ca.crt", "--data", "gs://b/d")
+
+
+def test_compile_suggests_the_stock_pipeline_root_and_the_multi_user_one(s3_compiled):
+    out = s3_compiled["stdout"]
+    assert "--pipeline-root minio://mlpipeline/v2/artifacts" in out
+    assert "minio://mlpipeline/private-artifacts/NAMESPACE/v2/artifacts" in out
+    assert "pipeline_root" not in out

@@ -216,21 +216,85 @@ def test_token_comes_from_the_environment_and_never_enters_the_request_body(api,
 
 
 @pytest.mark.parametrize("variable, value", [("TOKEN_ENV", "tok-123"), ("SA_TOKEN_PATH_ENV", "/var/run/token")])
-def test_a_token_is_never_sent_over_plain_http(api, package, monkeypatch, variable, value):
-    host, requests = api
+@pytest.mark.parametrize("host", ["http://ml-pipeline.kubeflow:8888", "HTTP://10.0.0.7:8888"])
+def test_a_token_is_not_sent_over_plain_http_beyond_loopback_before_any_request(package, monkeypatch, variable,
+                                                                                value, host):
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError(f"network call {args}")
+
     monkeypatch.setenv(getattr(submit, variable), value)
-    with pytest.raises(UserError, match=rf"Refusing to send the KFP token from .* to {host}, which is not https"):
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    message = (f"Refusing to send the KFP token from {getattr(submit, variable)} to {host} over plain http: pass "
+               "--insecure if this is a trusted in-cluster endpoint such as http://ml-pipeline.kubeflow:8888, "
+               "or use an https:// endpoint.")
+    with pytest.raises(UserError) as caught:
         submit.submit_kfp(package, "gs://b/r", host, "imdb", "r")
-    assert requests == []
+    assert str(caught.value) == message
+    submit.check_token_transport(host, insecure=True)  # the trusted in-cluster endpoint, on request
+    submit.check_token_transport("https://" + host.split("://", 1)[1])
+    submit.check_token_transport("ml-pipeline.kubeflow:8888")  # no scheme: kfp.Client uses https
+
+
+@pytest.mark.parametrize("loopback", ["http://localhost:8080", "http://127.0.0.2:8080", "http://[::1]:8080"])
+def test_a_token_may_go_over_plain_http_to_loopback(monkeypatch, loopback):
+    monkeypatch.setenv(submit.TOKEN_ENV, "tok-123")
+    submit.check_token_transport(loopback)  # a port-forward: the token does not leave this machine
+
+
+def test_a_token_reaches_a_loopback_endpoint_without_insecure(api, package, monkeypatch):
+    host, requests = api
+    monkeypatch.setenv(submit.TOKEN_ENV, "tok-123")
+    submit.submit_kfp(package, "gs://b/r", host, "imdb", "r")
+    [run] = [headers for method, url, headers, body in requests if url == "/apis/v2beta1/runs"]
+    assert {key.lower(): value for key, value in run.items()}.get("authorization") == "Bearer tok-123"
 
 
 def test_local_or_missing_pipeline_root_is_refused(api, package):
     host, requests = api
-    with pytest.raises(UserError, match="needed at submission"):
+    with pytest.raises(UserError, match=r"needed at submission \(--pipeline-root minio://mlpipeline/v2/artifacts "):
         submit.submit_kfp(package, "", host, "imdb", "r")
-    with pytest.raises(UserError, match="path on this machine"):
-        submit.submit_kfp(package, "/tmp/root", host, "imdb", "r")
+    with pytest.raises(UserError, match="path on this machine.*minio://mlpipeline/private-artifacts/team-a/v2/artifacts"):
+        submit.submit_kfp(package, "/tmp/root", host, "imdb", "r", namespace="team-a")
     assert requests == []
+
+
+@pytest.mark.parametrize("root, namespace, warned", [
+    ("minio://mlpipeline/v2/artifacts", "team-a", False),                  # single-user stock root
+    ("minio://mlpipeline/private-artifacts/team-a/v2/artifacts", "team-a", False),  # the profile's default
+    ("s3://mlpipeline/private/team-a/runs", "team-a", False),
+    ("minio://mlpipeline/shared/imdb", "team-a", False),
+    ("minio://mlpipeline/artifacts/imdb", "team-a", False),
+    ("minio://mlpipeline/private-artifacts/team-b/v2/artifacts", "team-a", True),  # another namespace's
+    ("minio://mlpipeline/pipeline_root", "team-a", True),
+    ("minio://mlpipeline/v2/artifacts-old", "team-a", True),
+    ("minio://mlpipeline/pipeline_root", None, False),                     # no namespace: single-user
+    ("minio://other-bucket/pipeline_root", "team-a", False),               # not the stock bucket
+    ("gs://mlpipeline/pipeline_root", "team-a", False),
+])
+def test_a_root_outside_the_namespace_prefixes_of_the_stock_bucket_is_warned_about(root, namespace, warned):
+    warning = submit.pipeline_root_warning(root, namespace)
+    assert bool(warning) == warned
+    if warned:
+        assert warning == ("Warning: on a multi-user KFP install the namespace team-a may use only "
+                           "private-artifacts/team-a/, private/team-a/, shared/ or artifacts/ in the bucket "
+                           "mlpipeline (its profile's root is minio://mlpipeline/private-artifacts/team-a/v2/artifacts), "
+                           f"so the pipeline root {root} may be refused when a task writes.")
+
+
+def test_cli_submit_warns_about_such_a_root_and_still_submits(api, package, capsys):
+    import argparse
+
+    host, requests = api
+    parser = argparse.ArgumentParser()
+    cli.add_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["submit", package, "--host", host, "--namespace", "team-a",
+                              "--pipeline-root", "minio://mlpipeline/pipeline_root"])
+    assert args.handler(args) == 0
+    assert posted(requests, "/apis/v2beta1/runs")
+    assert "may use only private-artifacts/team-a/" in capsys.readouterr().err
 
 
 def test_cli_schedule_command_end_to_end(api, package, capsys):

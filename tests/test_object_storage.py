@@ -115,7 +115,7 @@ def test_tensorflow_and_beam_read_what_the_other_wrote(s3_env, tmp_path):
 # -- the launcher as the harness re-enacts it -------------------------------------------------------
 def test_launcher_download_turns_a_dir_marker_into_a_file_and_then_fails(s3_env, tmp_path):
     """What kubeflow/pipelines#13476 is: the reason the shim never lets TensorFlow write artifacts."""
-    from kubeflow.local_harness import _S3Store
+    from testing.kfp_harness.harness import _S3Store
 
     bucket = s3_env.create_bucket("launcher-markers")
     client = s3_env.client()
@@ -124,13 +124,17 @@ def test_launcher_download_turns_a_dir_marker_into_a_file_and_then_fails(s3_env,
     client.put_object(Bucket=bucket, Key="run/Trainer/model_run/log.txt", Body=b"y")
     store = _S3Store(dict(os.environ))
     with pytest.raises(OSError):
-        store.download(f"minio://{bucket}/run/Trainer/model", str(tmp_path / "minio" / "model"))
+        store.download(f"minio://{bucket}/run/Trainer/model", str(tmp_path / "minio" / "model"), skip_siblings=False)
     assert (tmp_path / "minio" / "model" / "Format-Serving").is_file()  # the marker became a file
     client.delete_object(Bucket=bucket, Key="run/Trainer/model/Format-Serving/")
-    assert store.download(f"minio://{bucket}/run/Trainer/model", str(tmp_path / "clean" / "model")) == 2
+    assert store.download(f"minio://{bucket}/run/Trainer/model", str(tmp_path / "clean" / "model"),
+                          skip_siblings=False) == 2
     assert (tmp_path / "clean" / "model" / "Format-Serving" / "saved_model.pb").read_bytes() == b"x"
-    # a sibling sharing the prefix lands beside the artifact (filepath.Rel gives ../model_run/...)
+    # before KFP 2.17 a sibling sharing the prefix lands beside the artifact (filepath.Rel gives ../model_run/...)
     assert (tmp_path / "clean" / "model_run" / "log.txt").read_bytes() == b"y"
+    # 2.17's DownloadBlob skips it (objectstore/object_store.go isBlobKeyUnderPrefix)
+    assert store.download(f"minio://{bucket}/run/Trainer/model", str(tmp_path / "new" / "model")) == 1
+    assert not (tmp_path / "new" / "model_run").exists()
 
 
 _READ_BACK = textwrap.dedent("""

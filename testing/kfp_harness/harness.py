@@ -1,4 +1,5 @@
-"""Executes a compiled KFP spec on this machine, task by task, as the KFP driver and launcher would.
+"""Executes a compiled KFP spec on this machine, task by task, as the KFP driver and launcher of
+one KFP release would (releases.py: what differs from 2.2 to 2.17).
 
 What it does: checks the spec as the backend does (kubeflow/spec_check.py), then runs each task
 in topological order as a subprocess with the task's own command and args, after building its
@@ -26,9 +27,13 @@ kubeflow/pipelines#13476), after the task it uploads each output's local folder 
 it records the artifacts with their minio:// URIs. The pod folder is deleted after each task.
 The registry and cache (ML Metadata's part) then live in a local `state_dir`.
 
-What it does not prove: there is no Argo, no pod, no image (the command runs in this Python),
-no ML Metadata server and no real launcher binary (its download/upload are re-enacted here). A spec that runs here can
-still fail on a cluster for those reasons; see kubeflow/README.md.
+Where the task runs (pods.py): this machine's Python, or, given an `image`, that image under
+`docker run` as a pod runs it (uid 1000, read-only root, the release's emptyDirs, only the
+compiled environment, the compiled CPU/memory limits, a network reaching only the S3 server).
+
+What it does not prove: there is no Argo, no Kubernetes, no ML Metadata server and no real
+launcher or driver binary (their steps are re-enacted here from the backend source). A spec that
+runs here can still fail on a cluster for those reasons; see kubeflow/README.md.
 """
 from __future__ import annotations
 
@@ -42,7 +47,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import uuid
 from typing import Any, Dict, Iterable, List, Optional
@@ -50,9 +54,11 @@ from typing import Any, Dict, Iterable, List, Optional
 from google.protobuf import json_format
 
 from kubeflow import spec_check
-from kubeflow.entrypoint import LAUNCHER_ROOT_ENV, launcher_path, type_title
+from kubeflow.entrypoint import launcher_path, type_title
 from models import storage
 from models.errors import UserError
+from testing.kfp_harness import releases
+from testing.kfp_harness.pods import ContainerPod, VenvPod
 
 MODES = ("oss", "vertex")
 VERTEX_NAME = "projects/local/locations/local/metadataStores/default/artifacts/{}"
@@ -128,13 +134,16 @@ class LocalKfpRun:
                  parameters: Optional[Dict[str, Any]] = None, run_id: Optional[str] = None,
                  python: str = sys.executable, env: Optional[Dict[str, str]] = None,
                  state_dir: Optional[str] = None, platform: Optional[Dict[str, Any]] = None,
-                 secrets: Optional[Dict[str, Dict[str, str]]] = None):
+                 secrets: Optional[Dict[str, Dict[str, str]]] = None, release: str = releases.NEWEST,
+                 image: Optional[str] = None, network: Optional[str] = None):
         if mode not in MODES:
             raise UserError(f"mode must be one of {', '.join(MODES)}, not {mode!r}.")
         spec_check.raise_for_problems(spec, "kfp" if mode == "oss" else "vertex")
         self.spec = spec_check.parse_strict(spec)
         self.executors = spec_check.deployment_config(self.spec).executors
         self.mode, self.python = mode, python
+        self.release = releases.get(release)
+        self.image, self.network = image, network
         self.env = dict(os.environ if env is None else env)
         self.k8s_executors = k8s_executors(platform)
         self.secrets = secrets or {}
@@ -148,12 +157,15 @@ class LocalKfpRun:
             self.s3 = _S3Store(self.env)
         else:
             self.pipeline_root = os.path.abspath(pipeline_root)
+        if image and not (self.bucket_root and network):
+            raise UserError("Tasks in the image need an s3:// or minio:// pipeline root and a Docker network that "
+                            "reaches the S3 server: a container sees no folder of this machine.")
         self.state_dir = os.path.abspath(state_dir or self.pipeline_root)
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.run_root = "/".join((self.pipeline_root, self.spec.pipeline_info.name, self.run_id))
         self.log_root = os.path.join(self.state_dir, self.spec.pipeline_info.name, self.run_id, "logs")
         self.parameters = self._root_parameters(parameters or {})
-        repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
         self.env["PYTHONPATH"] = os.pathsep.join(p for p in (repo, self.env.get("PYTHONPATH")) if p)
         os.makedirs(self.state_dir, exist_ok=True)
         self.registry = ArtifactRegistry(self.state_dir, mode)
@@ -205,19 +217,20 @@ class LocalKfpRun:
             return self._resolve(name, task, executor.resolver)
         if kind != "container":
             raise HarnessError(f"Task {name} is a {kind} task, which the harness does not execute.")
-        pod = tempfile.mkdtemp(prefix=f"harness-pod-{name}-") if self.bucket_root else None
+        pod = self._pod(name, executor.container) if self.bucket_root else None
         try:
             executor_input = self._executor_input(name, task, component, pod)
             key = _cache_key(executor_input, executor.container) if task.caching_options.enable_cache else None
             if key and key in self.cache:
                 self.parameter_outputs[name] = self.cache[key]["parameters"]
                 return TaskResult(name=name, seconds=0.0, outputs=self.cache[key]["outputs"], how="cached")
-            task_root = os.path.dirname(executor_input["outputs"]["outputFile"])
-            os.makedirs(task_root, exist_ok=True)
+            if not pod:
+                os.makedirs(os.path.dirname(executor_input["outputs"]["outputFile"]), exist_ok=True)
             log_path = os.path.join(self.log_root, f"{name}.log")
             os.makedirs(os.path.dirname(log_path), exist_ok=True)
             if pod:
                 self._download_inputs(name, executor_input, pod, log_path)
+                pod.hand_over()
             container = executor.container
             if self.mode == "vertex" and container.lifecycle.HasField("pre_cache_check"):
                 hook = container.lifecycle.pre_cache_check
@@ -225,48 +238,77 @@ class LocalKfpRun:
                               log_path)
             self._execute(name, list(container.command), list(container.args), executor_input, log_path, pod,
                           self._task_env(component.executor_label, container))
+            written = self._written(executor_input, pod)
             if pod:
-                self._upload_outputs(executor_input, pod, log_path)
-            outputs = self._collect_outputs(name, component, executor_input)
+                self._upload_outputs(executor_input, written, pod, log_path)
+            outputs = self._collect_outputs(name, component, executor_input, pod, written)
             if key:
                 self.cache[key] = {"outputs": outputs, "parameters": self.parameter_outputs[name]}
                 _write_json(os.path.join(self.state_dir, CACHE_FILE), self.cache)
             return TaskResult(name=name, seconds=0.0, outputs=outputs, log=log_path)
         finally:
             if pod:
-                shutil.rmtree(pod, ignore_errors=True)
+                pod.remove()
+
+    def _pod(self, name: str, container):
+        if not self.image:
+            return VenvPod(name, self.python)
+        resources = container.resources
+        return ContainerPod(name, self.image, self.release, self.network,
+                            cpu_limit=resources.cpu_limit, memory_limit_gb=resources.memory_limit)
 
     # -- the launcher's object-store steps (bucket roots only) ----------------------------------------
-    def _download_inputs(self, name: str, executor_input: Dict[str, Any], pod: str, log_path: str) -> None:
-        """As the launcher: the first artifact of each input, listed by prefix, to its local path."""
+    def _download_inputs(self, name: str, executor_input: Dict[str, Any], pod, log_path: str) -> None:
+        """As the launcher: each input artifact (the first of a list before 2.14), listed by prefix,
+        to its local path on the pod's disk."""
         lines = []
         for key, artifact_list in executor_input["inputs"]["artifacts"].items():
             artifacts = artifact_list.get("artifacts", [])
-            local = launcher_path(artifacts[0]["uri"], pod) if artifacts else None
-            if local is None:
-                continue
-            try:
-                count = self.s3.download(artifacts[0]["uri"], local)
-            except OSError as error:
-                raise HarnessError(f"Task {name}: the launcher could not download input {key} from "
-                                   f"{artifacts[0]['uri']}: {error} (a zero-byte 'dir/' object becomes a file; "
-                                   "kubeflow/pipelines#13476)") from error
-            lines.append(f"launcher: downloaded input {key}: {count} object(s) from {artifacts[0]['uri']}")
+            for artifact in artifacts if self.release.all_input_artifacts else artifacts[:1]:
+                local = launcher_path(artifact["uri"])
+                if local is None:
+                    continue
+                try:
+                    count = self.s3.download(artifact["uri"], pod.host_path(local),
+                                             skip_siblings=self.release.download_skips_siblings)
+                except OSError as error:
+                    raise HarnessError(f"Task {name}: the launcher could not download input {key} from "
+                                       f"{artifact['uri']}: {error} (a zero-byte 'dir/' object becomes a file; "
+                                       "kubeflow/pipelines#13476)") from error
+                lines.append(f"launcher: downloaded input {key}: {count} object(s) from {artifact['uri']}")
         _append(log_path, lines)
 
-    def _upload_outputs(self, executor_input: Dict[str, Any], pod: str, log_path: str) -> None:
-        """As the launcher: each output's local folder uploaded to its URI; a missing one is allowed."""
+    def _upload_outputs(self, executor_input: Dict[str, Any], written: Dict[str, Any], pod, log_path: str) -> None:
+        """As the launcher: each output (the first of a list before 2.5) at the URI the executor's
+        output metadata gives, else the provisioned one, uploaded from its local path; a missing
+        local path is only a warning."""
         lines = []
         for key, artifact_list in executor_input["outputs"]["artifacts"].items():
-            uri = artifact_list["artifacts"][0]["uri"]
-            local = launcher_path(uri, pod)
-            if local is None:
-                continue
-            if not os.path.exists(local):
-                lines.append(f"launcher: output {key} has no local files at {local}; nothing uploaded")
-                continue
-            lines.append(f"launcher: uploaded output {key}: {self.s3.upload(local, uri)} file(s) to {uri}")
+            artifacts = artifact_list["artifacts"] if self.release.all_output_artifacts else artifact_list["artifacts"][:1]
+            for index, artifact in enumerate(artifacts):
+                uri = self._merged(key, index, artifact, written).get("uri", "")
+                local = launcher_path(uri)
+                if local is None:
+                    continue
+                if not os.path.exists(pod.host_path(local)):
+                    lines.append(f"launcher: output {key} has no local files at {local}; nothing uploaded")
+                    continue
+                lines.append(f"launcher: uploaded output {key}: {self.s3.upload(pod.host_path(local), uri)} "
+                             f"file(s) to {uri}")
         _append(log_path, lines)
+
+    def _merged(self, key: str, index: int, artifact: Dict[str, Any], written: Dict[str, Any]) -> Dict[str, Any]:
+        """The provisioned artifact with the executor's entry merged in (URI, metadata), as the
+        launcher does; from 2.16.1 an entry for executor-logs is ignored."""
+        if key == releases.EXECUTOR_LOGS and self.release.executor_logs_retry_suffix:
+            return {**artifact, "metadata": dict(artifact.get("metadata", {}))}
+        entries = written.get("artifacts", {}).get(key, {}).get("artifacts") or []
+        update = entries[index] if index < len(entries) else {}
+        merged = dict(artifact)
+        if update.get("uri"):
+            merged["uri"] = update["uri"]
+        merged["metadata"] = {**artifact.get("metadata", {}), **update.get("metadata", {})}
+        return merged
 
     # -- ExecutorInput as the driver builds it -----------------------------------------------------
     def _root_parameters(self, given: Dict[str, Any]) -> Dict[str, Any]:
@@ -284,11 +326,16 @@ class LocalKfpRun:
                 raise UserError(f"The pipeline parameter {name} needs a value.")
         return values
 
-    def _executor_input(self, name: str, task, component, pod: Optional[str] = None) -> Dict[str, Any]:
+    def _executor_input(self, name: str, task, component, pod=None) -> Dict[str, Any]:
         task_root = "/".join((self.run_root, name, uuid.uuid4().hex[:8]))
-        # On a cluster the output metadata file is on the pod's disk (/tmp/kfp_outputs/), not in the bucket.
-        output_file = (os.path.join(pod, "tmp", "kfp_outputs", "output_metadata.json") if pod
-                       else os.path.join(task_root, "output_metadata.json"))
+        # On a cluster the output metadata file is on the pod's disk, not in the bucket: from 2.15
+        # in the task root's local path (the /minio emptyDir), before in /tmp/kfp_outputs/.
+        if pod is None:
+            output_file = os.path.join(task_root, "output_metadata.json")
+        elif self.release.output_file_in_task_root:
+            output_file = pod.task_path(posixpath.join(launcher_path(task_root), "output_metadata.json"))
+        else:
+            output_file = pod.task_path(releases.LEGACY_OUTPUT_FILE)
         parameters = {}
         for key, spec in task.inputs.parameters.items():
             if spec.HasField("runtime_value"):
@@ -309,11 +356,16 @@ class LocalKfpRun:
         outputs = {}
         for key, definition in component.output_definitions.artifacts.items():
             outputs[key] = {"artifacts": [{
-                "name": key,
+                "name": key if self.release.output_artifact_names or self.mode == "vertex" else "",
                 "uri": "/".join((task_root, key)),
                 "type": json_format.MessageToDict(definition.artifact_type),
                 "metadata": json_format.MessageToDict(definition.metadata),
             }]}
+        if self.mode == "oss" and self.release.executor_logs:
+            suffix = "-0" if self.release.executor_logs_retry_suffix else ""
+            outputs[releases.EXECUTOR_LOGS] = {"artifacts": [{
+                "name": releases.EXECUTOR_LOGS if self.release.output_artifact_names else "",
+                "uri": f"{task_root}/{releases.EXECUTOR_LOGS}{suffix}", "type": {"schemaTitle": "system.Artifact"}}]}
         return {"inputs": {"parameterValues": parameters, "artifacts": artifacts},
                 "outputs": {"artifacts": outputs, "outputFile": output_file}}
 
@@ -331,7 +383,8 @@ class LocalKfpRun:
         removed, so the task works only if the compiled file is right."""
         declared = {item.name: item.value for item in container.env}
         mapped = self.k8s_executors.get(label, {}).get("secretAsEnv", [])
-        env = dict(self.env)
+        # In the image, nothing of this machine's environment: the pod's own variables only.
+        env = {"KFP_POD_NAME": f"{label}-pod", "KFP_POD_UID": str(uuid.uuid4())} if self.image else dict(self.env)
         if declared or mapped:
             for key in S3_VARIABLES:
                 env.pop(key, None)
@@ -347,10 +400,9 @@ class LocalKfpRun:
         return env
 
     def _execute(self, name: str, command: List[str], args: List[str], executor_input: Dict[str, Any],
-                 log_path: str, pod: Optional[str] = None, env: Optional[Dict[str, str]] = None) -> None:
+                 log_path: str, pod=None, env: Optional[Dict[str, str]] = None) -> None:
         payload = json.dumps(executor_input)
-        argv = [self.python if index == 0 and part in ("python", "python3") else part
-                for index, part in enumerate(command)]
+        argv = list(command)
         for arg in args:
             if arg == "{{$}}":
                 argv.append(payload)
@@ -358,38 +410,51 @@ class LocalKfpRun:
                 raise HarnessError(f"Task {name} uses the placeholder {arg!r}, which the harness does not fill.")
             else:
                 argv.append(arg)
+        env = dict(self.env if env is None else env)
         with open(log_path, "a", encoding="utf-8") as log:
-            log.write(f"$ {' '.join(argv[:3])} ... ({len(argv)} args)\n")
+            log.write(f"$ {' '.join(argv[:3])} ... ({len(argv)} args){' in ' + self.image if self.image else ''}\n")
             log.flush()
-            env = dict(self.env if env is None else env)
-            if pod:
-                env[LAUNCHER_ROOT_ENV] = pod
-            process = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                     cwd=os.path.dirname(executor_input["outputs"]["outputFile"]), check=False)
-        if process.returncode != 0:
+            if pod is None:
+                argv[0] = self.python if argv[0] in ("python", "python3") else argv[0]
+                code = subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env, check=False,
+                                      cwd=os.path.dirname(executor_input["outputs"]["outputFile"])).returncode
+            else:
+                code = pod.run(argv, env, log, cwd=pod.root)
+        if pod is not None:
+            self._write_executor_logs(executor_input, log_path, pod)
+        if code != 0:
             with open(log_path, encoding="utf-8", errors="replace") as handle:
                 tail = "".join(handle.readlines()[-25:])
-            raise HarnessError(f"Task {name} exited with {process.returncode}; log {log_path}:\n{tail}")
+            raise HarnessError(f"Task {name} exited with {code}; log {log_path}:\n{tail}")
 
-    def _collect_outputs(self, name: str, component, executor_input: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
-        """Merges the executor's output metadata into the outputs, as the launcher does, and records them."""
+    def _write_executor_logs(self, executor_input: Dict[str, Any], log_path: str, pod) -> None:
+        """From 2.5 the launcher tees the task's output into executor-logs' local path (then uploads it)."""
+        logs = executor_input["outputs"]["artifacts"].get(releases.EXECUTOR_LOGS)
+        if logs:
+            local = pod.host_path(launcher_path(logs["artifacts"][0]["uri"]))
+            os.makedirs(os.path.dirname(local), exist_ok=True)
+            shutil.copyfile(log_path, local)
+
+    def _written(self, executor_input: Dict[str, Any], pod=None) -> Dict[str, Any]:
+        """The executor's output metadata (ExecutorOutput, JSON form); empty when it wrote none."""
         from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=import-outside-toplevel
 
-        written = {}
         output_file = executor_input["outputs"]["outputFile"]
-        if os.path.exists(output_file):
-            with open(output_file, encoding="utf-8") as handle:
-                message = json_format.Parse(handle.read(), pipeline_spec_pb2.ExecutorOutput())
-            written = json_format.MessageToDict(message)
+        output_file = pod.host_path(output_file) if pod else output_file
+        if not os.path.exists(output_file):
+            return {}
+        with open(output_file, encoding="utf-8") as handle:
+            return json_format.MessageToDict(json_format.Parse(handle.read(), pipeline_spec_pb2.ExecutorOutput()))
+
+    def _collect_outputs(self, name: str, component, executor_input: Dict[str, Any],
+                         pod=None, written: Optional[Dict[str, Any]] = None) -> Dict[str, List[Dict[str, Any]]]:
+        """Merges the executor's output metadata into the outputs, as the launcher does, and records them."""
+        written = self._written(executor_input, pod) if written is None else written
         self.parameter_outputs[name] = written.get("parameterValues", {})
         outputs = {}
         for key, artifact_list in executor_input["outputs"]["artifacts"].items():
-            artifact = dict(artifact_list["artifacts"][0])
-            update = (written.get("artifacts", {}).get(key, {}).get("artifacts") or [{}])[0]
-            if update.get("uri"):
-                artifact["uri"] = update["uri"]
-            artifact["metadata"] = {**artifact.get("metadata", {}), **update.get("metadata", {})}
-            if self.mode == "oss":  # what the launcher adds when it records the artifact
+            artifact = self._merged(key, 0, artifact_list["artifacts"][0], written)
+            if self.mode == "oss" and self.release.session_info:  # what the launcher adds when it records it
                 artifact["metadata"].setdefault("display_name", key)
                 artifact["metadata"].setdefault("store_session_info", "{}")
             title = type_title(artifact["type"])
@@ -424,14 +489,17 @@ class _S3Store:
     def __init__(self, env: Dict[str, str]):
         self.client = storage.s3_client(env)
 
-    def download(self, uri: str, local: str) -> int:
+    def download(self, uri: str, local: str, skip_siblings: bool = True) -> int:
         """Every object whose key starts with the URI's key, to `local`, placed as the launcher's
         DownloadBlob places it: filepath.Join(local, filepath.Rel(key, object key)). So a `dir/`
-        marker becomes a file `dir`, and a sibling sharing the prefix lands beside `local`."""
+        marker becomes a file `dir`, and before 2.17 a sibling sharing the prefix (`model_run`
+        beside `model`) lands beside `local`; 2.17 skips it."""
         bucket, key = storage.bucket_and_key(uri)
         count = 0
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
             for item in page.get("Contents", []):
+                if skip_siblings and not (item["Key"] == key or item["Key"].startswith(key.rstrip("/") + "/")):
+                    continue
                 path = os.path.normpath(os.path.join(local, posixpath.relpath(item["Key"], key)))
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 self.client.download_file(bucket, item["Key"], path)
@@ -516,6 +584,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--state-dir", help="local folder for the harness's artifact registry and cache "
                                             "(needed with an object-store root)")
     parser.add_argument("--mode", choices=MODES, default="oss")
+    parser.add_argument("--release", choices=list(releases.RELEASES), default=releases.NEWEST,
+                        help="the KFP backend release whose driver and launcher to re-enact")
+    parser.add_argument("--image", help="run each task in this image (docker), as a pod would; needs --network")
+    parser.add_argument("--network", help="Docker network of the task containers (one that reaches the S3 server)")
     parser.add_argument("--stop-after", action="append", default=[], help="run only this task and what it needs "
                                                                          "(repeatable)")
     args = parser.parse_args(argv)
@@ -527,7 +599,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                    for executor in k8s_executors(platform).values()
                    for reference in executor.get("secretAsEnv", [])}
         run = LocalKfpRun(spec, args.pipeline_root, mode=args.mode, state_dir=args.state_dir, platform=platform,
-                          secrets=secrets)
+                          secrets=secrets, release=args.release, image=args.image, network=args.network)
         run.run(stop_after=args.stop_after, log=sys.stdout)
     except (UserError, HarnessError) as error:
         print(f"error: {error}", file=sys.stderr)

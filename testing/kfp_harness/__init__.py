@@ -1,0 +1,1 @@
+"""A re-enactment of KFP's driver and launcher for running a compiled spec on this machine."""

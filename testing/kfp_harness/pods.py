@@ -1,0 +1,105 @@
+"""Where a task runs: this machine's Python (fast), or the task image as a pod runs it (the proof).
+
+A pod has a folder on this machine standing for its disk. The harness's launcher re-enactment
+downloads the inputs into it before the task and uploads the outputs from it afterwards; the
+ExecutorInput names paths as the task sees them (`task_path`), the harness reads them where this
+machine sees them (`host_path`).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from typing import Dict, List, Optional, Sequence
+
+from kubeflow.entrypoint import LAUNCHER_ROOT_ENV
+from testing.kfp_harness.releases import EMPTY_DIRS, KfpRelease
+
+TASK_UID = 1000          # kubeflow/Dockerfile's user; what the harness runs every task as
+TASK_HOME = "/home/pipeline"
+
+
+class VenvPod:
+    """The task's command in this machine's Python; its disk is a folder (KFP_LAUNCHER_LOCAL_ROOT
+    tells the shim where '/' of the launcher's paths is)."""
+
+    def __init__(self, name: str, python: str):
+        self.root = tempfile.mkdtemp(prefix=f"harness-pod-{name}-")
+        self.python = python
+
+    def task_path(self, path: str) -> str:
+        return self.root + path
+
+    def host_path(self, path: str) -> str:
+        return path
+
+    def hand_over(self) -> None:
+        """Nothing to do: the task runs as this machine's user."""
+
+    def run(self, argv: List[str], env: Dict[str, str], log, cwd: str) -> int:
+        argv = [self.python if index == 0 and part in ("python", "python3") else part
+                for index, part in enumerate(argv)]
+        env = {**env, LAUNCHER_ROOT_ENV: self.root}
+        return subprocess.run(argv, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=cwd, check=False).returncode
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+class ContainerPod:
+    """The task in the image, as a KFP pod runs it: `docker run` as uid 1000 with a read-only root
+    filesystem; writable only the release's emptyDirs (/minio, /s3, /gcs, /.local, /.cache,
+    /.config from 2.3), /tmp and $HOME; the environment exactly as given (the compiled `env`, the
+    mapped secret, the pod's own variables), CPU and memory limits from the compiled resources, and
+    a network that reaches the test's S3 server and nothing outside this machine."""
+
+    def __init__(self, name: str, image: str, release: KfpRelease, network: str,
+                 cpu_limit: float = 0.0, memory_limit_gb: float = 0.0):
+        if not release.empty_dirs:
+            raise ValueError(f"KFP {release.version} mounts no emptyDir at /minio, /s3 or /gcs, so a task running "
+                             f"as uid {TASK_UID} cannot create its artifact folders (kubeflow/pipelines#10397); "
+                             "the container harness starts at 2.3.")
+        self.root = tempfile.mkdtemp(prefix=f"harness-pod-{name}-")
+        self.name, self.image, self.network = name, image, network
+        self.cpu_limit, self.memory_limit_gb = cpu_limit, memory_limit_gb
+        self.mounts = list(EMPTY_DIRS) + ["/tmp", TASK_HOME]
+        for path in self.mounts:
+            os.makedirs(self.host_path(path), exist_ok=True)
+            os.chown(self.host_path(path), TASK_UID, TASK_UID)
+
+    def task_path(self, path: str) -> str:
+        return path
+
+    def host_path(self, path: str) -> str:
+        return self.root + path
+
+    def docker_argv(self, argv: Sequence[str], env: Dict[str, str]) -> List[str]:
+        command = ["docker", "run", "--rm", "--name", f"harness-{os.path.basename(self.root)}",
+                   "--user", f"{TASK_UID}:{TASK_UID}", "--read-only", "--network", self.network,
+                   "--workdir", TASK_HOME, "--entrypoint", argv[0]]
+        for path in self.mounts:
+            command += ["--volume", f"{self.host_path(path)}:{path}"]
+        if self.cpu_limit:
+            command += ["--cpus", f"{self.cpu_limit:g}"]
+        if self.memory_limit_gb:
+            command += ["--memory", f"{int(self.memory_limit_gb * 10**9)}b"]
+        for key, value in sorted(env.items()):
+            command += ["--env", f"{key}={value}"]
+        return command + [self.image] + list(argv[1:])
+
+    def hand_over(self) -> None:
+        """What the harness's launcher wrote (as root) becomes the task user's, as in a pod, where
+        the launcher runs as that user and creates the artifact folders the task writes into."""
+        for folder, _, files in os.walk(self.root):
+            os.chown(folder, TASK_UID, TASK_UID)
+            for name in files:
+                os.chown(os.path.join(folder, name), TASK_UID, TASK_UID)
+
+    def run(self, argv: List[str], env: Dict[str, str], log, cwd: Optional[str] = None) -> int:
+        return subprocess.run(self.docker_argv(argv, env), stdout=log, stderr=subprocess.STDOUT,
+                              check=False).returncode
+
+    def remove(self) -> None:
+        # Files the task wrote belong to uid 1000; this process (root) removes them.
+        shutil.rmtree(self.root, ignore_errors=True)
