@@ -32,7 +32,7 @@ run: setup
 	fi; \
 	$(CLI) run --data "$$data" --workdir "$(WORKDIR)" $(ARGS)
 
-test: setup
+test: setup image
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 # Re-resolve requirements.in (+ overrides.txt) into requirements.lock; commit the result.

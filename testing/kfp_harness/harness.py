@@ -440,7 +440,7 @@ class LocalKfpRun:
         from kfp.pipeline_spec import pipeline_spec_pb2  # pylint: disable=import-outside-toplevel
 
         output_file = executor_input["outputs"]["outputFile"]
-        output_file = pod.host_path(output_file) if pod else output_file
+        output_file = pod.host_of_task_path(output_file) if pod else output_file
         if not os.path.exists(output_file):
             return {}
         with open(output_file, encoding="utf-8") as handle:
@@ -507,7 +507,11 @@ class _S3Store:
         return count
 
     def upload(self, local: str, uri: str) -> int:
+        """A folder's files under the URI's key; a file (executor-logs) as the object itself."""
         bucket, key = storage.bucket_and_key(uri)
+        if os.path.isfile(local):
+            self.client.upload_file(local, bucket, key)
+            return 1
         count = 0
         for root, _, files in os.walk(local):
             for file_name in files:

@@ -1,9 +1,10 @@
 """Where a task runs: this machine's Python (fast), or the task image as a pod runs it (the proof).
 
 A pod has a folder on this machine standing for its disk. The harness's launcher re-enactment
-downloads the inputs into it before the task and uploads the outputs from it afterwards; the
-ExecutorInput names paths as the task sees them (`task_path`), the harness reads them where this
-machine sees them (`host_path`).
+downloads the inputs into it before the task and uploads the outputs from it afterwards. A path on
+the pod's disk (`/minio/...`, `/tmp/...`) is `host_path(path)` on this machine and
+`task_path(path)` for the task; `host_of_task_path` turns what the task was told back into the
+first.
 """
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ class VenvPod:
         return self.root + path
 
     def host_path(self, path: str) -> str:
+        return self.root + path
+
+    def host_of_task_path(self, path: str) -> str:
         return path
 
     def hand_over(self) -> None:
@@ -72,6 +76,9 @@ class ContainerPod:
         return path
 
     def host_path(self, path: str) -> str:
+        return self.root + path
+
+    def host_of_task_path(self, path: str) -> str:
         return self.root + path
 
     def docker_argv(self, argv: Sequence[str], env: Dict[str, str]) -> List[str]:
