@@ -6,7 +6,9 @@ scored on the 25,000 test reviews through the raw-text signature:
             (artifacts and ML Metadata on this machine: a local run refuses an S3 pipeline root)
   harness   the spec compiled for --target kfp with --s3-endpoint, executed task by task by
             testing/kfp_harness/: pipeline root minio://, artifacts moved by the re-enacted
-            KFP launcher, the tasks' S3 access only from the compiled env and mapped secret
+            KFP launcher, the tasks' S3 access only from the compiled env and mapped secret;
+            with --image every task runs in that image (docker run, as a pod), on an internal
+            Docker network whose gateway is where SeaweedFS listens, at --release's behaviour
 Not a test. Needs ../shared/data (or --data, --vectors). Appends a section to BENCHMARKS.md.
 
     .venv/bin/python bench/object_storage.py
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import contextlib
 import datetime
 import json
 import os
@@ -73,18 +76,21 @@ def local_run(config: PipelineConfig) -> dict:
             "component_seconds": {k: v.get("seconds") for k, v in summary["components"].items()}}
 
 
-def harness_run(config: PipelineConfig, server, workdir: str) -> dict:
+def harness_run(config: PipelineConfig, server, workdir: str, image=None, network=None, release="2.17") -> dict:
     from kubeflow import spec_check  # pylint: disable=import-outside-toplevel
     from testing.kfp_harness.harness import LocalKfpRun  # pylint: disable=import-outside-toplevel
     from kubeflow.settings import KubeflowSettings  # pylint: disable=import-outside-toplevel
     from pipeline.kubeflow_commands import compile_config  # pylint: disable=import-outside-toplevel
 
-    settings = KubeflowSettings(target="kfp", image="local-harness", output=os.path.join(workdir, "kfp.yaml"),
-                                schema_dir=SCHEMA_DIR, require_object_storage=False, s3_endpoint=server.endpoint)
+    from kubeflow.settings import IMAGE_SCHEMA_DIR  # pylint: disable=import-outside-toplevel
+
+    settings = KubeflowSettings(target="kfp", image=image or "local-harness", output=os.path.join(workdir, "kfp.yaml"),
+                                schema_dir=IMAGE_SCHEMA_DIR if image else SCHEMA_DIR, require_object_storage=False,
+                                s3_endpoint=server.endpoint)
     spec, platform_spec = spec_check.load_documents(compile_config(config, settings))
     secrets = {"mlpipeline-minio-artifact": {"accesskey": server.access_key, "secretkey": server.secret_key}}
     run = LocalKfpRun(spec, f"minio://{BUCKET}/v2/artifacts", mode="oss", state_dir=os.path.join(workdir, "harness"),
-                      platform=platform_spec, secrets=secrets)
+                      platform=platform_spec, secrets=secrets, image=image, network=network, release=release)
     started = time.time()
     results = run.run(log=sys.stdout)
     return {"seconds": round(time.time() - started, 1),
@@ -100,6 +106,8 @@ def main() -> int:
     parser.add_argument("--workdir", default=str(ROOT / "workdir-bench-s3"))
     parser.add_argument("--skip", choices=("local", "harness"), action="append", default=[])
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument("--image", help="run the harness's tasks in this image (make image), as pods")
+    parser.add_argument("--release", default="2.17", help="the KFP release whose driver and launcher to re-enact")
     args = parser.parse_args()
 
     workdir = os.path.abspath(args.workdir)
@@ -107,7 +115,13 @@ def main() -> int:
     result = {"date": datetime.date.today().isoformat(),
               "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores",
               "command": " ".join([Path(sys.executable).name] + sys.argv)}
-    with running_s3_server(os.path.join(workdir, "seaweedfs")) as server:
+    with contextlib.ExitStack() as stack:
+        network, host = None, "127.0.0.1"
+        if args.image:
+            from task_image import internal_network  # pylint: disable=import-outside-toplevel
+
+            network, host = stack.enter_context(internal_network())
+        server = stack.enter_context(running_s3_server(os.path.join(workdir, "seaweedfs"), host=host))
         os.environ.update(server.env())
         storage.enable_s3()
         server.create_bucket(BUCKET)
@@ -127,7 +141,8 @@ def main() -> int:
         if "harness" not in args.skip:
             config = base.replace(serving_dir=f"minio://{BUCKET}/harness/serving", input_fingerprint="full-aclImdb",
                                   workdir=os.path.join(workdir, "harness-config"))
-            result["harness"] = harness_run(config, server, workdir)
+            result["harness"] = harness_run(config, server, workdir, args.image, network, args.release)
+            result["harness"].update(image=args.image, release=args.release)
             result["harness"].update(score(config.serving_dir, data_root, config.max_review_bytes))
             print(json.dumps(result["harness"], indent=2), flush=True)
     result["peak_rss_mib"] = round(peak_rss_mib())
@@ -142,7 +157,10 @@ def append_markdown(result: dict) -> None:
              f"- machine: {result['machine']}", f"- command: `{result['command']}`",
              f"- upload of the {result['upload']['files']:,} train/test files: {result['upload']['seconds']:.0f}s"]
     for kind, title in (("local", "local run (LocalDagRunner), data, vectors and serving folder on s3://"),
-                        ("harness", "compiled kfp spec through the harness, minio:// root, launcher re-enacted")):
+                        ("harness", "compiled kfp spec through the harness, minio:// root, launcher re-enacted"
+                                    + (f", every task in the image {result['harness'].get('image')} at KFP "
+                                       f"{result['harness'].get('release')}" if result.get("harness", {}).get("image")
+                                       else ""))):
         if kind not in result:
             continue
         run = result[kind]

@@ -44,6 +44,10 @@ BAD_CSV_ROW, BAD_LABEL, UNBALANCED_QUOTE = "bad CSV row", "bad label", "unbalanc
 REASONS = (SYMLINK, BAD_NAME, RATING_CONTRADICTS, TOO_LARGE, UNREADABLE, NOT_UTF8, EMPTY,
            BAD_CSV_ROW, BAD_LABEL, UNBALANCED_QUOTE)
 
+# The label column of a CSV, as people write it: compared case-insensitively, surrounding spaces ignored.
+CSV_LABELS = {"1": 1, "pos": 1, "positive": 1, "0": 0, "neg": 0, "negative": 0}
+ACCEPTED_LABELS = "1, pos or positive for a positive review and 0, neg or negative for a negative one (any case)"
+
 _BOM = b"\xef\xbb\xbf"
 _BR_TAG = re.compile(r"<br\s*/?>")
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -87,6 +91,11 @@ class Listing:
 
     reviews: Tuple[Tuple[str, int, str], ...]  # (path, label, source split) of every entry in pos/, neg/
     ignored: Tuple[str, ...]                   # other files, relative to the aclImdb folder
+
+
+def csv_label(value: str) -> Optional[int]:
+    """1 or 0 for a label as written in a CSV (`CSV_LABELS`), None for anything else."""
+    return CSV_LABELS.get(value.strip().casefold())
 
 
 def is_uri(path: str) -> bool:
@@ -286,15 +295,16 @@ class CsvReviews:
 
     Split into rows by its own scanner on the raw bytes (RFC 4180: `"` quotes a field, `""` is a
     quote inside it, a quoted field may hold commas and line breaks), so a row is decoded, checked
-    and rejected alone: one bad byte, a wrong column count, a label other than 0/1, an empty or
-    too large text reject that row only, with its line number. A UTF-8 byte-order mark (Excel)
+    and rejected alone: one bad byte, a wrong column count, a label that is not one of
+    `CSV_LABELS` (1/pos/positive, 0/neg/negative, any case), an empty or too large text reject
+    that row only, with its line number. A UTF-8 byte-order mark (Excel)
     is skipped; lines may end in CRLF or LF; blank lines are not rows.
 
     An unbalanced quote would otherwise make the rest of the file one field. A quoted field is
     taken for a runaway, and its row rejected as "unbalanced quote" at the line where the quote
     opened, when it is never closed, or when the field runs over a line break and either the
     rest of the opening line or a later line inside the field looks like a complete row (the
-    header's number of columns, a label 0/1); reading then resumes on the line after the one
+    header's number of columns, an accepted label); reading then resumes on the line after the one
     where the quote opened, so the rows after it are kept.
 
     `rows_seen` counts what the scanner cut out (independently of how the rows were judged).
@@ -330,7 +340,7 @@ class CsvReviews:
             return False
         index = self._label_index - fields_before
         return (fields_before + len(fields) == self._columns and 0 <= index < len(fields)
-                and fields[index].strip() in ("0", "1"))
+                and csv_label(fields[index]) is not None)
 
     def _runaway(self, data: bytes, content: int, close: int, fields_before: int) -> Optional[str]:
         """Why the quoted field starting at `content` (closed at `close`, -1: never) is a
@@ -428,11 +438,13 @@ class CsvReviews:
             label = fields[self._label_index].decode("utf-8").strip()
         except UnicodeDecodeError as err:
             return Rejected(source, NOT_UTF8, f"invalid byte at offset {err.start} of a field")
-        if label not in ("0", "1"):
-            return Rejected(source, BAD_LABEL, f"label {label[:20]!r} is not 0 or 1")
+        value = csv_label(label)
+        if value is None:
+            return Rejected(source, BAD_LABEL, f"label {label[:20]!r} is not one of the accepted labels: "
+                                               f"{ACCEPTED_LABELS}")
         if not text.strip():
             return Rejected(source, EMPTY, "no text")
-        return Review(text=text, label=int(label), review_id=f"{self.split}/csv/{line}", split=self.split,
+        return Review(text=text, label=value, review_id=f"{self.split}/csv/{line}", split=self.split,
                       source=self.path, line=line)
 
 

@@ -1,7 +1,10 @@
 """`imdb-pipeline`: run the pipeline, score reviews, fetch the data, build Hub modules, compile for Kubeflow.
 
-Every failure the user can fix is reported as one sentence on stderr with a non-zero exit code;
-stack traces are kept for real bugs.
+Every failure is one sentence on stderr (what failed, where, what to do) and an exit code: 2 for
+bad input (a `UserError`: a setting, a path, the data), 1 for anything else (a bug, a crashed
+library), whose full traceback goes to the run's log (`<workdir>/logs/run-*.log`, once `run` has
+one) or else the command's log (`$TMPDIR/imdb-pipeline/<command>.log`), named in the sentence;
+130 for Ctrl-C, 143 for SIGTERM.
 """
 from __future__ import annotations
 
@@ -10,18 +13,22 @@ import contextlib
 import dataclasses
 import json
 import os
+import signal
 import sys
 import tempfile
+import threading
+import traceback
 import typing
 import warnings
 from typing import Any, Dict, List, Optional
 
-from models.errors import UserError
+from models.errors import EXIT_INTERNAL_ERROR, EXIT_USER_ERROR, InternalError, Terminated, UserError
 from models.settings import GRU_ARCHITECTURES, LEARNING_RATE_SCHEDULES
 from pipeline.configs import MODEL_FAMILIES, PipelineConfig, load_config_file
-from pipeline.console import console_and_log
+from pipeline.console import console_and_log, failure_log, write_traceback
 from pipeline.hub_commands import add_commands as add_hub_commands
 from pipeline.kubeflow_commands import add_commands as add_kubeflow_commands
+from pipeline.run_lock import check_folder
 
 DEFAULT_DATA_DIR = "data"  # where `data download` puts aclImdb, and where `run` looks by default
 # Config fields that `run` exposes as --flags (the rest: --config FILE).
@@ -128,6 +135,7 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     flags = {name: getattr(args, name) for name in RUN_FLAGS + ("beam_args", "enable_cache")}
     values.update({k: v for k, v in flags.items() if v is not None})
     values["workdir"] = os.path.abspath(args.workdir or values.get("workdir") or "workdir")
+    check_folder(values["workdir"], "--workdir")  # before an archive is unpacked into it
     values["data_root"] = resolve_data(args.data or values.get("data_root"), values["workdir"])
     return PipelineConfig.from_dict(values)
 
@@ -144,6 +152,10 @@ def command_predict(args: argparse.Namespace) -> int:
     from pipeline.predict import Predictor, read_reviews  # pylint: disable=import-outside-toplevel
 
     serving_dir = args.serving_dir or os.path.join(args.workdir, "serving")
+    flag = "--serving-dir" if args.serving_dir else "--workdir's serving folder"
+    if "://" not in serving_dir and os.path.exists(serving_dir) and not os.path.isdir(serving_dir):
+        raise UserError(f"{flag} {serving_dir} is a file, not a folder; name the TF Serving folder that holds "
+                        "the <version>/ folders (a run's <workdir>/serving).")
     storage.preflight({"--serving-dir": serving_dir})
     predictor = Predictor.newest(storage.normalize(serving_dir))
     texts = args.texts or read_reviews(sys.stdin)
@@ -183,6 +195,52 @@ def _enable_object_storage(args: argparse.Namespace) -> None:
     storage.enable_for(uris.values())
 
 
+def _where(error: BaseException) -> str:
+    """The innermost frame of `error`'s traceback, as file:line (function)."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "an unknown place"
+    frame = frames[-1]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    path = os.path.relpath(frame.filename, root) if frame.filename.startswith(root + os.sep) else frame.filename
+    return f"{path}:{frame.lineno} ({frame.name})"
+
+
+def internal_error_sentence(command: str, error: BaseException, log_path: Optional[str]) -> str:
+    """One line for an exception nobody foresaw: what failed, where, and what to do."""
+    text = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    text = text if len(text) <= 200 else text[:197] + "..."
+    what = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    todo = (f"the full traceback is in {log_path}: fix what it names, or report it as a bug with that file"
+            if log_path else "its traceback could not be written to a log: report it as a bug")
+    return f"imdb-pipeline {command} failed unexpectedly with {what}, in {_where(error)}; {todo}."
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (Kubernetes stopping a pod, `kill`) raises `Terminated`, a KeyboardInterrupt, in the
+    main thread: whatever cleans up after Ctrl-C (the workdir lock, temporary folders, the console)
+    cleans up after it too. A second SIGTERM during that clean-up ends the process at once."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame):
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    sub = getattr(args, "data_command", None) or getattr(args, "hub_command", None)
+    return f"{args.command} {sub}" if sub else args.command
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     # google-api-core warns at import that Python 3.10 is old; TFX 1.16 supports nothing newer.
     warnings.filterwarnings("ignore", category=FutureWarning, module="google.api_core.*")
@@ -192,16 +250,30 @@ def main(argv: Optional[List[str]] = None) -> int:
     console = (contextlib.nullcontext() if args.command in ("run", "data")
                else console_and_log(_command_log(args.command), verbose=args.verbose, to_stderr=True))
     try:
-        with console:
-            if args.command not in ("run", "data"):  # run checks its locations once its log is set up
-                _enable_object_storage(args)
-            return handler(args)
+        with _sigterm_as_interrupt():
+            with console:
+                if args.command not in ("run", "data"):  # run checks its locations once its log is set up
+                    _enable_object_storage(args)
+                return handler(args)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USER_ERROR
+    except Terminated as error:
+        resume = "; the next run on this workdir resumes from the components that finished" \
+            if args.command == "run" else ""
+        print(f"terminated (SIGTERM){resume}", file=sys.stderr)
+        return 128 + error.signum
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except InternalError as error:  # already one sentence naming its log
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+    except Exception as error:  # pylint: disable=broad-except  (the one place every unforeseen error ends)
+        log_path = failure_log(error) or write_traceback(
+            _command_log(args.command), error, f"imdb-pipeline {_command_name(args)} failed")
+        print(f"error: {internal_error_sentence(_command_name(args), error, log_path)}", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
 
 
 def entry() -> None:

@@ -17,10 +17,10 @@ from typing import Any, Dict, Optional, TextIO
 
 import psutil
 
-from models.errors import UserError
+from models.errors import InternalError, UserError
 from pipeline.configs import PipelineConfig
 from pipeline.console import RUNNER_LOGGER, console_and_log
-from pipeline.run_lock import workdir_lock
+from pipeline.run_lock import check_file, check_folder, workdir_lock
 from pipeline.run_report import write_report
 from pipeline.targets import LOCAL
 
@@ -143,6 +143,28 @@ def check_storage(config: PipelineConfig) -> None:
                       must_exist=("--data", "--pretrained-embeddings"))
 
 
+def check_local_places(config: PipelineConfig) -> None:
+    """Each local location is what it must be, before the lock or any component: the workdir, the
+    serving folder, the artifacts' root and the metadata file's folder are folders that exist or can
+    be created (not a regular file); the vectors file a readable file; a local Hub module a folder.
+    URIs are left to check_storage."""
+    check_folder(config.workdir, "--workdir")
+    check_folder(config.resolved_serving_dir, "--serving-dir")
+    check_folder(config.resolved_pipeline_root, "--pipeline-root")
+    metadata = config.resolved_metadata_path
+    if "://" not in metadata:
+        if os.path.isdir(metadata):
+            raise UserError(f"--metadata-path {metadata} is a folder; it must name a SQLite file (created if "
+                            "missing).")
+        check_folder(os.path.dirname(os.path.abspath(metadata)), "--metadata-path's folder")
+    if config.pretrained_embeddings:
+        check_file(config.pretrained_embeddings, "--pretrained-embeddings")
+    if config.hub_handle and "://" not in config.hub_handle and os.path.exists(config.hub_handle) \
+            and not os.path.isdir(config.hub_handle):
+        raise UserError(f"--hub-handle {config.hub_handle} is a file; it must name a TF Hub module folder "
+                        "(imdb-pipeline hub build makes one) or a TF Hub URL.")
+
+
 def _root_cause(error: BaseException) -> BaseException:
     seen = error
     while True:
@@ -160,6 +182,7 @@ def run_local(config: PipelineConfig, out: Optional[TextIO] = None, verbose: boo
     HTML report). `out` gets the console lines (default stdout); the run log gets everything.
     One run per workdir: another one refuses (or, with `wait`, queues)."""
     log_path = os.path.join(config.workdir, LOG_DIR, time.strftime("run-%Y%m%d-%H%M%S.log"))
+    check_local_places(config)
     with workdir_lock(config.workdir, wait=wait):
         with console_and_log(log_path, verbose=verbose, out=out):  # before TensorFlow loads: it is noisy
             return _run(config, log_path)
@@ -218,10 +241,16 @@ def _run(config: PipelineConfig, log_path: str) -> Dict[str, Any]:
         detail = str(cause).strip().splitlines()[-1] if str(cause).strip() else type(cause).__name__
         message = (f"The pipeline failed {where}: {detail}" if not isinstance(cause, UserError)
                    else f"The pipeline stopped {where}: {cause}")
-        log.debug("pipeline failure", exc_info=error)
         _write_outputs({**base, "status": "failed", "failed_component": progress.current, "error": message,
                         "components": progress.executions, "seconds": round(time.time() - started, 1)})
-        raise UserError(message.rstrip(".") + f". Details in {log_path}.") from error
+        # The traceback (this error's and its cause's) reaches the run log as the error leaves
+        # console_and_log; the terminal gets one sentence: a UserError (bad input, exit 2), or an
+        # InternalError (anything no check foresaw, exit 1) naming the log.
+        if isinstance(cause, UserError):
+            raise UserError(message.rstrip(".") + f". Details in {log_path}.") from error
+        raise InternalError(f"The pipeline failed {where} with {type(cause).__name__}: {detail.rstrip('.')}; "
+                            f"the full traceback is in {log_path} (fix what it names, or report it with "
+                            "that file).") from error
     finally:
         absl_logger.removeHandler(progress)
         memory.stop()

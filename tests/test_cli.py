@@ -121,3 +121,122 @@ def test_predict_reads_stdin_when_no_text(length_model_serving_dir, monkeypatch,
         shown = [text if len(text) <= 70 else text[:67] + "..." for text in reviews]  # long reviews are cut
         assert lines == [f"{len(text) / 100:.4f}\t{'positive' if len(text) >= 50 else 'negative'}\t{short}"
                          for text, short in zip(reviews, shown)]
+
+
+# -- one mechanism for every failure: exit 2 for bad input, 1 for the rest, the traceback in a log --------------
+@pytest.fixture
+def tmpdir_logs(tmp_path, monkeypatch):
+    """$TMPDIR/imdb-pipeline/<command>.log, with $TMPDIR this test's own folder."""
+    import tempfile
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    return tmp_path / "tmp" / "imdb-pipeline"
+
+
+def _one_line(err):
+    assert err.endswith("\n") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    return err.strip()
+
+
+def test_an_unexpected_error_before_the_run_log_is_one_line_exit_1_and_a_traceback_in_the_command_log(
+        tmp_path, tmpdir_logs, monkeypatch, capfd):
+    def broken(*_args, **_kwargs):
+        raise RuntimeError("the archive reader broke\nsecond line")
+
+    monkeypatch.setattr(cli, "resolve_data", broken)
+    assert cli.main(["run", "--data", str(tmp_path), "--workdir", str(tmp_path / "w")]) == 1
+    out, err = capfd.readouterr()
+    line = _one_line(err)
+    log = tmpdir_logs / "run.log"
+    assert line.startswith("error: imdb-pipeline run failed unexpectedly with RuntimeError: the archive reader "
+                           "broke, in tests/test_cli.py:") and "(broken)" in line
+    assert f"the full traceback is in {log}: fix what it names, or report it as a bug with that file." in line
+    logged = log.read_text()
+    assert "Traceback (most recent call last)" in logged and "in config_from_args" in logged
+    assert "RuntimeError: the archive reader broke" in logged and out == ""
+
+
+def test_an_unexpected_error_inside_a_run_goes_to_the_run_log(tmp_path, monkeypatch, capfd):
+    data = write_aclimdb(tmp_path / "d", n_train=2, n_test=0)
+
+    def broken(_config):
+        raise KeyError("pipeline_root")
+
+    monkeypatch.setattr("pipeline.local_runner.check_storage", broken)
+    assert cli.main(["run", "--data", str(data), "--workdir", str(tmp_path / "w")]) == 1
+    _, err = capfd.readouterr()
+    line = _one_line(err)
+    logs = list((tmp_path / "w" / "logs").glob("run-*.log"))
+    assert len(logs) == 1 and f"the full traceback is in {logs[0]}" in line and "KeyError: 'pipeline_root'" in line
+    logged = logs[0].read_text()
+    assert "ERROR imdb: failed with KeyError" in logged and "Traceback (most recent call last)" in logged
+    assert "in _run" in logged
+
+
+def test_an_unexpected_error_in_predict_goes_to_its_command_log(tmp_path, tmpdir_logs, monkeypatch, capfd):
+    def broken(_serving_dir):
+        raise ValueError("a tensor of the wrong shape")
+
+    monkeypatch.setattr("pipeline.predict.Predictor.newest", broken)
+    assert cli.main(["predict", "--serving-dir", str(tmp_path / "serving"), "a review"]) == 1
+    out, err = capfd.readouterr()
+    line = _one_line(err)
+    assert "imdb-pipeline predict failed unexpectedly with ValueError: a tensor of the wrong shape" in line
+    assert str(tmpdir_logs / "predict.log") in line and out == ""
+    assert "Traceback (most recent call last)" in (tmpdir_logs / "predict.log").read_text()
+
+
+def test_a_wrong_type_in_a_config_file_is_exit_2_in_one_sentence(tmp_path, capfd):
+    data = write_aclimdb(tmp_path / "d", n_train=2, n_test=0)
+    config = tmp_path / "c.yaml"
+    config.write_text('epochs: "three"\naccuracy_threshold: "0.8"\n')
+    assert cli.main(["run", "--data", str(data), "--workdir", str(tmp_path / "w"), "--config", str(config)]) == 2
+    line = _one_line(capfd.readouterr().err)
+    assert line == ("error: Invalid configuration: epochs must be a whole number (int), not the string 'three'; "
+                    "accuracy_threshold must be a number (float), not the string '0.8': write 0.8 without quotes.")
+    assert not (tmp_path / "w").exists()
+
+
+@pytest.mark.parametrize("flag", ["--workdir", "--serving-dir", "--pipeline-root"])
+def test_a_folder_flag_naming_a_regular_file_is_refused_before_the_lock(tmp_path, capfd, flag):
+    data = write_aclimdb(tmp_path / "d", n_train=2, n_test=0)
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    workdir = a_file if flag == "--workdir" else tmp_path / "w"
+    argv = ["run", "--data", str(data), "--workdir", str(workdir)]
+    if flag != "--workdir":
+        argv += [flag, str(a_file)]
+    assert cli.main(argv) == 2
+    line = _one_line(capfd.readouterr().err)
+    assert line == (f"error: {flag} {a_file} is a file, not a folder; name a folder (it is created if missing) "
+                    "or move the file away.")
+    assert a_file.read_text() == "not a folder"
+    assert not (tmp_path / "w").exists()  # no lock, no log, no component
+
+
+def test_a_folder_below_a_regular_file_cannot_be_created(tmp_path, capfd):
+    data = write_aclimdb(tmp_path / "d", n_train=2, n_test=0)
+    (tmp_path / "notes.txt").write_text("x")
+    assert cli.main(["run", "--data", str(data), "--workdir", str(tmp_path / "notes.txt" / "w")]) == 2
+    assert _one_line(capfd.readouterr().err) == (
+        f"error: --workdir {tmp_path / 'notes.txt' / 'w'} cannot be created: {tmp_path / 'notes.txt'} is a file, "
+        "not a folder.")
+
+
+def test_pretrained_embeddings_naming_a_folder_is_refused(tmp_path, capfd):
+    data = write_aclimdb(tmp_path / "d", n_train=2, n_test=0)
+    assert cli.main(["run", "--data", str(data), "--workdir", str(tmp_path / "w"),
+                     "--pretrained-embeddings", str(tmp_path)]) == 2
+    assert _one_line(capfd.readouterr().err) == (
+        f"error: --pretrained-embeddings {tmp_path} is a folder; it must name a file.")
+
+
+def test_predict_with_a_serving_dir_that_is_a_file_is_one_sentence(tmp_path, capfd):
+    a_file = tmp_path / "model.txt"
+    a_file.write_text("x")
+    assert cli.main(["predict", "--serving-dir", str(a_file), "a review"]) == 2
+    assert _one_line(capfd.readouterr().err) == (
+        f"error: --serving-dir {a_file} is a file, not a folder; name the TF Serving folder that holds the "
+        "<version>/ folders (a run's <workdir>/serving).")

@@ -85,3 +85,57 @@ def test_whole_numbers_in_a_file_are_read_as_the_float_settings_they_are(tmp_pat
     config = PipelineConfig.from_file(str(path))
     assert type(config.accuracy_threshold) is float and type(config.learning_rate) is float
     assert type(config.epochs) is int
+
+
+@pytest.mark.parametrize("yaml_text, message", [
+    ('epochs: "three"', "epochs must be a whole number (int), not the string 'three'."),
+    ('accuracy_threshold: "0.8"',
+     "accuracy_threshold must be a number (float), not the string '0.8': write 0.8 without quotes."),
+    ("epochs: true", "epochs must be a whole number (int), not true."),
+    ("batch_size: 2.5", "batch_size must be a whole number (int), not 2.5."),
+    ("steps_per_epoch: '5'", "steps_per_epoch must be a whole number (int) or null, not the string '5': "
+                             "write 5 without quotes."),
+    ("wide_tower: 'yes'", "wide_tower must be true or false (bool), not the string 'yes'."),
+    ("pipeline_name: 123", "pipeline_name must be a string, not 123: put 123 in quotes."),
+    ("beam_args: --direct_num_workers=1", "beam_args must be a list of strings, not the string "
+                                          "'--direct_num_workers=1'."),
+    ("auc_threshold: 85", "auc_threshold must be between 0 and 1, not 85.0."),
+    ("baseline_margin: -0.01", "baseline_margin must be between 0 and 1, not -0.01."),
+    ("min_slice_examples: -5", "min_slice_examples must not be negative, not -5."),
+    ("early_stopping_patience: -1", "early_stopping_patience must not be negative, not -1."),
+    ("canary_max_seconds: 0", "canary_max_seconds must be greater than 0, not 0.0."),
+])
+def test_a_value_of_the_wrong_type_or_range_in_a_file_is_refused_naming_the_key(tmp_path, yaml_text, message):
+    """Types are checked before ranges: a string where a number belongs is no TypeError from a comparison."""
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml_text + "\n")
+    with pytest.raises(UserError) as caught:
+        PipelineConfig.from_file(str(path))
+    assert str(caught.value) == "Invalid configuration: " + message
+
+
+def test_every_wrong_type_is_named_at_once_and_good_types_pass():
+    with pytest.raises(UserError) as caught:
+        PipelineConfig.from_dict({"epochs": "3", "learning_rate": "fast", "vocab_size": None})
+    text = str(caught.value)
+    assert "epochs must be a whole number (int)" in text and "learning_rate must be a number (float)" in text
+    assert "vocab_size must be a whole number (int), not null" in text and "Traceback" not in text
+    config = PipelineConfig.from_dict({"accuracy_threshold": 1, "auc_threshold": 0, "tail_share": 0.5,
+                                       "canaries": [["fine", 1], ["odd", None]], "steps_per_epoch": None})
+    assert (config.accuracy_threshold, config.auc_threshold) == (1.0, 0.0)
+
+
+def test_every_number_setting_declares_its_range():
+    """Ranges come from the fields (low/high/above), not from code per setting: every int or float
+    setting has one, and every share/threshold/fraction lies in [0, 1]."""
+    import dataclasses
+    import typing
+
+    hints = typing.get_type_hints(PipelineConfig)
+    for field in dataclasses.fields(PipelineConfig):
+        kind = [a for a in typing.get_args(hints[field.name]) if a is not type(None)] or [hints[field.name]]
+        if kind[0] in (int, float) and field.name not in ("transform_cpu", "trainer_cpu"):
+            meta = field.metadata
+            assert meta["low"] is not None or meta["above"] is not None, field.name
+        if any(word in field.name for word in ("fraction", "threshold", "share", "margin")):
+            assert (field.metadata["low"], field.metadata["high"]) == (0.0, 1.0), field.name

@@ -284,7 +284,7 @@ def test_an_unbalanced_quote_is_rejected_at_its_line_and_the_rows_after_it_are_k
 
 
 def test_bad_rows_are_rejected_alone_with_their_line_numbers(tmp_path):
-    rows = _csv_rows(8) + [b"Rated two,2", b"Labelled in words,pos", b"Three,fields,1", b'"   ",1',
+    rows = _csv_rows(8) + [b"Rated two,2", b"Labelled in words,good", b"Three,fields,1", b'"   ",1',
                            ("x" * (MAX_BYTES + 1)).encode() + b",1", ("y" * MAX_BYTES).encode() + b",0"]
     path = _write_csv(tmp_path / "data" / "train.csv", b"text,label", rows)
     run = _run(tmp_path, path)

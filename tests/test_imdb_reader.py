@@ -129,6 +129,30 @@ def test_csv_rows_bad_rows_are_rejected_alone(tmp_path):
         list(imdb_reader.read_csv_reviews(str(wrong_header), "train", 1000))
 
 
+def test_csv_labels_as_people_write_them(tmp_path):
+    """1/0, pos/neg and positive/negative, in any case and with spaces around; anything else is
+    rejected with a detail that lists exactly what is accepted."""
+    rows = [("one", "1", 1), ("zero", "0", 0), ("p", "pos", 1), ("n", "neg", 0), ("P", "Positive", 1),
+            ("N", "NEGATIVE", 0), ("spaced", "  pos ", 1), ("mixed", "nEg", 0)]
+    data = "text,label\n" + "".join(f"{text},{label}\n" for text, label, _ in rows)
+    data += "stars,2\nwords,good\nblank,\nplus,+1\n"
+    path = tmp_path / "labels.csv"
+    path.write_text(data)
+    records = list(imdb_reader.read_csv_reviews(str(path), "train", 1000))
+    accepted = [(r.text, r.label) for r in records if isinstance(r, imdb_reader.Review)]
+    assert accepted == [(text, label) for text, _, label in rows]
+    rejected = [r for r in records if isinstance(r, imdb_reader.Rejected)]
+    assert [(r.source.rsplit(":", 1)[1], r.reason) for r in rejected] == [
+        ("10", "bad label"), ("11", "bad label"), ("12", "bad label"), ("13", "bad label")]
+    assert rejected[1].detail == ("label 'good' is not one of the accepted labels: 1, pos or positive for a "
+                                  "positive review and 0, neg or negative for a negative one (any case)")
+
+
+def test_a_runaway_quote_is_still_found_when_labels_are_words(tmp_path):
+    _, rows = _csv(tmp_path, b'text,label\nfine,positive\n"unclosed review,neg\nnext,Pos\n')
+    assert rows == [(2, "fine", 1), (3, "unbalanced quote"), (4, "next", 1)]
+
+
 def test_csv_bom_and_label_first_header(tmp_path):
     _, rows = _csv(tmp_path, b'\xef\xbb\xbflabel,text\n1,"fine, really"\n0,meh\n')
     assert rows == [(2, "fine, really", 1), (3, "meh", 0)]

@@ -61,7 +61,7 @@ def pod_network(tmp_path_factory):
             yield {"image": image, "network": network, "s3": server}
 
 
-def kfp_run_in_image(pod_network, tmp, release, runs=1, prefix="v2/artifacts"):
+def kfp_run_in_image(pod_network, tmp, release, runs=1, root_scheme="minio", stop_after=()):
     """`runs` runs of the compiled kfp spec on one root, every task in the image at `release`."""
     s3 = pod_network["s3"]
     s3.upload_tree(str(write_aclimdb(tmp / "data", n_train=300, n_test=40)), BUCKET, f"{tmp.name}/data/aclImdb")
@@ -73,10 +73,10 @@ def kfp_run_in_image(pod_network, tmp, release, runs=1, prefix="v2/artifacts"):
     secrets = {"mlpipeline-minio-artifact": {"accesskey": s3.access_key, "secretkey": s3.secret_key}}
     done, versions = [], []
     for _ in range(runs):
-        run = LocalKfpRun(spec, f"minio://{BUCKET}/{tmp.name}/{prefix}", mode="oss", env=launcher_env,
+        run = LocalKfpRun(spec, f"{root_scheme}://{BUCKET}/{tmp.name}/v2/artifacts", mode="oss", env=launcher_env,
                           state_dir=str(tmp / "state"), platform=platform, secrets=secrets, release=release,
                           image=pod_network["image"], network=pod_network["network"])
-        run.run()
+        run.run(stop_after=stop_after)
         done.append(run)
         versions.append(served_versions(s3, f"{tmp.name}/serving/"))
     return {"runs": done, "versions": versions, "config": config, "s3": s3, "prefix": tmp.name}
@@ -88,6 +88,24 @@ def oss_runs(tmp_path_factory, pod_network):
     result = kfp_run_in_image(pod_network, tmp_path_factory.mktemp("newest"), releases.NEWEST, runs=2)
     return {"first": result["runs"][0], "second": result["runs"][1], "config": result["config"],
             "versions_after_first": result["versions"][0], "s3": result["s3"], "prefix": result["prefix"]}
+
+
+@pytest.mark.e2e
+def test_a_gs_root_on_kfp_travels_through_the_gcs_paths_and_never_in_place(tmp_path_factory, pod_network):
+    """KFP on GKE with a gs:// root (kubeflow/pipelines#13476): the launcher moves gs:// artifacts
+    through /gcs/...; the shim must hand the executor those paths (KFP_STAGED_SCHEMES in the kfp
+    spec) so that nothing writes gs:// in place. The pods reach no GCS, so any in-place access
+    would fail; the keys live in the S3 server, standing for the bucket."""
+    result = kfp_run_in_image(pod_network, tmp_path_factory.mktemp("gsroot"), releases.NEWEST, root_scheme="gs",
+                              stop_after="Transform")
+    run = result["runs"][0]
+    graph = run.results["Transform"].outputs["transform_graph"][0]
+    assert graph["uri"].startswith(f"gs://{BUCKET}/{result['prefix']}/v2/artifacts/")
+    keys = result["s3"].keys(BUCKET, f"{result['prefix']}/v2/artifacts/")
+    assert any(key.endswith("/transform_graph/transform_fn/saved_model.pb") for key in keys)
+    assert not [key for key in keys if key.endswith("/")]  # no marker for #13476 to trip on
+    log = log_text(run, "Transform")
+    assert "launcher: downloaded input examples" in log and "not downloaded by the launcher" not in log
 
 
 @pytest.fixture(scope="session")

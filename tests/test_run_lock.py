@@ -75,3 +75,68 @@ def test_a_summary_left_running_is_reported_as_a_killed_run(tmp_path, caplog):
     assert _previous_run_died(str(path)) is None
     os.remove(path)
     assert _previous_run_died(str(path)) is None
+
+
+# -- SIGTERM (what Kubernetes sends before it kills a pod) behaves like Ctrl-C ----------------------------------
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def start_cli(*argv):
+    return subprocess.Popen([sys.executable, "-m", "pipeline.cli", *argv], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_sigterm_while_waiting_for_the_workdir_is_one_line_and_exit_143(tmp_path):
+    data = write_aclimdb(tmp_path / "data", n_train=4, n_test=0)
+    holder = hold_lock(tmp_path / "wd", 60)
+    try:
+        run = start_cli("run", "--wait", "--data", str(data), "--workdir", str(tmp_path / "wd"))
+        assert run.stderr.readline().startswith(f"waiting for the run using the workdir {tmp_path / 'wd'} to "
+                                                f"finish: process {holder.pid}")
+        run.send_signal(signal.SIGTERM)
+        out, err = run.communicate(timeout=30)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run.returncode == 143 and out == ""
+    assert err == ("terminated (SIGTERM); the next run on this workdir resumes from the components that "
+                   "finished\n")
+
+
+def test_sigterm_while_holding_the_workdir_releases_it(tmp_path):
+    data = write_aclimdb(tmp_path / "data", n_train=4, n_test=0)
+    workdir = tmp_path / "wd"
+    holder = hold_lock(workdir, 60)
+    run = start_cli("run", "--wait", "--data", str(data), "--workdir", str(workdir))
+    try:
+        assert run.stderr.readline().startswith("waiting for the run")
+        holder.kill()
+        holder.wait()
+        deadline = time.monotonic() + 30
+        while f'"pid": {run.pid}' not in (workdir / ".run.lock").read_text():  # the run holds the lock now
+            assert time.monotonic() < deadline and run.poll() is None
+            time.sleep(0.01)
+        run.send_signal(signal.SIGTERM)
+        _, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert run.returncode == 143, err
+    assert err.endswith("terminated (SIGTERM); the next run on this workdir resumes from the components that "
+                        "finished\n") and err.count("\n") == 1 and "Traceback" not in err
+    with workdir_lock(str(workdir)):  # released: taken at once, no --wait needed
+        pass
+    logs = list((workdir / "logs").glob("run-*.log"))
+    assert all("terminated by signal 15" in log.read_text() for log in logs)
+
+
+def test_the_sigterm_handler_raises_a_keyboard_interrupt_in_the_main_thread_and_is_removed_after():
+    from models.errors import Terminated
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated) as caught:
+        with cli._sigterm_as_interrupt():  # pylint: disable=protected-access
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+    assert isinstance(caught.value, KeyboardInterrupt) and caught.value.signum == signal.SIGTERM
+    assert signal.getsignal(signal.SIGTERM) == before

@@ -147,10 +147,13 @@ class LocalKfpRun:
         self.env = dict(os.environ if env is None else env)
         self.k8s_executors = k8s_executors(platform)
         self.secrets = secrets or {}
-        self.bucket_root = storage.is_s3(pipeline_root)
+        # A gs:// root stands for KFP on GKE: no GCS here (TensorFlow 2.16's GCS filesystem has its
+        # endpoint built in, so no emulator can stand in), so its keys live in the S3 server and only
+        # the launcher (this harness) touches them; the task sees /gcs/... paths, never gs://.
+        self.bucket_root = storage.is_s3(pipeline_root) or storage.scheme_of(pipeline_root) == "gs"
         if self.bucket_root:
             if mode != "oss":
-                raise UserError("An s3:// or minio:// pipeline root needs mode oss (Vertex keeps artifacts on gs://).")
+                raise UserError("An object-store pipeline root needs mode oss (Vertex keeps artifacts on gs://).")
             if not state_dir:
                 raise UserError("A pipeline root on S3 needs a local state_dir for the harness's registry and cache.")
             self.pipeline_root = pipeline_root.rstrip("/")
