@@ -148,8 +148,10 @@ def command_run(args: argparse.Namespace) -> int:
 
 
 def command_predict(args: argparse.Namespace) -> int:
+    """One output row per input line (or argument), in order: a blank one gets a row with no score
+    and a note; a review whose score says little is scored, noted, and warned about on stderr."""
     from models import storage  # pylint: disable=import-outside-toplevel
-    from pipeline.predict import Predictor, read_reviews  # pylint: disable=import-outside-toplevel
+    from pipeline.predict import Predictor, read_lines  # pylint: disable=import-outside-toplevel
 
     serving_dir = args.serving_dir or os.path.join(args.workdir, "serving")
     flag = "--serving-dir" if args.serving_dir else "--workdir's serving folder"
@@ -158,13 +160,20 @@ def command_predict(args: argparse.Namespace) -> int:
                         "the <version>/ folders (a run's <workdir>/serving).")
     storage.preflight({"--serving-dir": serving_dir})
     predictor = Predictor.newest(storage.normalize(serving_dir))
-    texts = args.texts or read_reviews(sys.stdin)
-    for text, probability, label in predictor.predict_stream(texts):
+    lines = args.texts or read_lines(sys.stdin)
+    for row in predictor.predict_rows(lines, what="argument" if args.texts else "line"):
         if args.json:
-            print(json.dumps({"text": text, "probability": round(probability, 6), "label": label}), flush=True)
+            record = {"text": row.text,
+                      "probability": None if row.probability is None else round(row.probability, 6),
+                      "label": row.label}
+            if row.note:
+                record["note"] = row.note
+            print(json.dumps(record), flush=True)
+        elif row.probability is None:
+            print(f"-\t-\t({row.note})", flush=True)
         else:
-            shown = text if len(text) <= 70 else text[:67] + "..."
-            print(f"{probability:.4f}\t{'positive' if label else 'negative'}\t{shown}", flush=True)
+            shown = row.text if len(row.text) <= 70 else row.text[:67] + "..."
+            print(f"{row.probability:.4f}\t{'positive' if row.label else 'negative'}\t{shown}", flush=True)
     return 0
 
 

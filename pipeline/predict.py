@@ -1,21 +1,42 @@
 """Scores raw review strings with the newest model the Pusher put in the serving folder that loads.
 
 `Predictor.newest(serving_dir)` walks the complete versions newest first (components/serving_dir.py)
-and skips, with a warning, each one that does not load; `read_reviews(stream)` turns stdin into
-reviews without failing on invalid UTF-8.
+and skips, with a warning, each one that does not load; `read_lines(stream)` turns stdin into
+lines without failing on invalid UTF-8.
+
+`Predictor.predict_rows(lines)` gives one `Row` per input line, in order: a blank line gets a row
+with no score and a note (so output lines up with input), and a review that leaves no token after
+the project's clean-up (models/text.py: emoji, markup, punctuation only) is scored, but its score
+is the empty review's: it gets a note and one WARNING naming its line. When the served model
+carries the Transform vocabulary (`assets/vocabulary`, saved with the transform graph by
+models/export.py), a review none of whose tokens is in it gets a note and a WARNING too: it is
+scored only on out-of-vocabulary hash buckets.
 """
 from __future__ import annotations
 
 import logging
 import os
-from typing import BinaryIO, Iterable, Iterator, List, TextIO, Tuple, Union
+from typing import BinaryIO, FrozenSet, Iterable, Iterator, List, NamedTuple, Optional, TextIO, Tuple, Union
 
-from models.features import PREDICTED_LABEL, PROBABILITY, SERVING_SIGNATURE
+from models.features import PREDICTED_LABEL, PROBABILITY, SERVING_SIGNATURE, VOCABULARY_NAME
 from models.errors import UserError
 
 log = logging.getLogger("imdb.predict")
 
 SHOWN_BAD_LINES = 5  # line numbers named in the invalid-UTF-8 warning
+
+BLANK_NOTE = "blank line: not scored"
+NO_TOKEN_NOTE = "no word left after clean-up: scored as the empty review"
+NO_KNOWN_WORD_NOTE = "no word in the model's vocabulary: scored on unknown words only"
+
+
+class Row(NamedTuple):
+    """One output row per input line: `probability`/`label` are None for a line not scored."""
+    number: int              # 1-based line (or argument) number
+    text: str
+    probability: Optional[float]
+    label: Optional[int]
+    note: Optional[str] = None
 
 
 def newest_model_dir(serving_dir: str) -> str:
@@ -50,11 +71,13 @@ class Predictor:
         self.model_dir = model_dir
         from models.storage import loadable_path  # pylint: disable=import-outside-toplevel
 
-        loaded = tf.saved_model.load(loadable_path(model_dir))
+        local_dir = loadable_path(model_dir)  # a local copy of an S3 model: made once
+        loaded = tf.saved_model.load(local_dir)
         if SERVING_SIGNATURE not in loaded.signatures:
             raise UserError(f"The model in {model_dir} has no {SERVING_SIGNATURE} signature taking review text.")
         self._loaded = loaded  # keeps the variables alive
         self._serve = loaded.signatures[SERVING_SIGNATURE]
+        self.vocabulary = _read_vocabulary(local_dir)
 
     @classmethod
     def newest(cls, serving_dir: str) -> "Predictor":
@@ -93,13 +116,71 @@ class Predictor:
                 batch = []
         yield from ((t, p, label) for t, (p, label) in zip(batch, self.predict(batch)))
 
+    def note_for(self, text: str) -> Optional[str]:
+        """Why `text`'s score says little, or None: no token after the clean-up (models/text.py's
+        Python twin of the served graph's), or none in the vocabulary when the model carries one."""
+        from models.text import tokenize_py  # pylint: disable=import-outside-toplevel
 
-def read_reviews(stream: Union[BinaryIO, TextIO, Iterable[bytes], Iterable[str]]) -> Iterator[str]:
-    """One review per non-blank line of `stream` (line ends removed).
+        tokens = tokenize_py(text)
+        if not tokens:
+            return NO_TOKEN_NOTE
+        if self.vocabulary is not None and not any(token in self.vocabulary for token in tokens):
+            return NO_KNOWN_WORD_NOTE
+        return None
+
+    def predict_rows(self, lines: Iterable[str], batch_size: int = 256, what: str = "line") -> Iterator[Row]:
+        """One `Row` per element of `lines`, in order (see the module doc); one WARNING per review
+        whose score says little, naming its `what` ("line", "argument") and number."""
+        pending: List[Row] = []
+        to_score = 0
+
+        def flush() -> Iterator[Row]:
+            scores = iter(self.predict([row.text for row in pending if row.note != BLANK_NOTE]))
+            for row in pending:
+                if row.note == BLANK_NOTE:
+                    yield row
+                    continue
+                probability, label = next(scores)
+                if row.note:
+                    log.warning("%s %d: %s (probability %.4f)", what, row.number, row.note, probability)
+                yield row._replace(probability=probability, label=label)
+            pending.clear()
+
+        for number, text in enumerate(lines, start=1):
+            if not text.strip():
+                pending.append(Row(number, text, None, None, BLANK_NOTE))
+                continue
+            pending.append(Row(number, text, None, None, self.note_for(text)))
+            to_score += 1
+            if to_score == batch_size:
+                yield from flush()
+                to_score = 0
+        yield from flush()
+
+
+def _read_vocabulary(model_dir: str) -> Optional[FrozenSet[str]]:
+    """The Transform vocabulary the model was trained with (`assets/vocabulary`), or None when the
+    model carries none (a stand-in model) or it cannot be read."""
+    import tensorflow as tf  # pylint: disable=import-outside-toplevel
+
+    path = os.path.join(model_dir, "assets", VOCABULARY_NAME)
+    try:
+        if not tf.io.gfile.exists(path):
+            return None
+        with tf.io.gfile.GFile(path, "rb") as handle:
+            words = frozenset(line.rstrip(b"\r\n").decode("utf-8", errors="replace") for line in handle)
+    except (OSError, tf.errors.OpError) as error:
+        log.debug("no vocabulary read from %s: %s", path, error)
+        return None
+    return words or None
+
+
+def read_lines(stream: Union[BinaryIO, TextIO, Iterable[bytes], Iterable[str]]) -> Iterator[str]:
+    """Every line of `stream`, blank ones included (line ends removed).
 
     A text stream with a `.buffer` (sys.stdin) is read as bytes, and a line that is not valid UTF-8
     is decoded with its bad bytes replaced (U+FFFD) instead of failing; one WARNING at the end names
-    how many lines were affected and the first few line numbers (1-based, blank lines counted).
+    how many lines were affected and the first few line numbers (1-based).
     """
     lines = getattr(stream, "buffer", stream)
     bad: List[int] = []
@@ -111,11 +192,14 @@ def read_reviews(stream: Union[BinaryIO, TextIO, Iterable[bytes], Iterable[str]]
                 except UnicodeDecodeError:
                     line = line.decode("utf-8", errors="replace")
                     bad.append(number)
-            line = line.rstrip("\r\n")
-            if line.strip():
-                yield line
+            yield line.rstrip("\r\n")
     finally:
         if bad:
             shown = ", ".join(str(n) for n in bad[:SHOWN_BAD_LINES]) + (", ..." if len(bad) > SHOWN_BAD_LINES else "")
             log.warning("%d input line%s not valid UTF-8 (line%s %s); the bad bytes were replaced by U+FFFD",
                         len(bad), "s were" if len(bad) > 1 else " was", "s" if len(bad) > 1 else "", shown)
+
+
+def read_reviews(stream: Union[BinaryIO, TextIO, Iterable[bytes], Iterable[str]]) -> Iterator[str]:
+    """One review per non-blank line of `stream` (`read_lines` without the blank lines)."""
+    return (line for line in read_lines(stream) if line.strip())

@@ -111,16 +111,17 @@ def test_predict_reads_stdin_when_no_text(length_model_serving_dir, monkeypatch,
     assert cli.main(argv) == 0
     out, err = capsys.readouterr()
     assert "error" not in err
-    reviews = [text for text in STDIN_REVIEWS if text.strip()]  # one result per non-blank line, in order
-    lines = out.splitlines()
+    blank = "blank line: not scored"
+    lines = out.splitlines()  # one row per input line, in order: blank lines say so
     if json_output:
         expected = [{"text": text, "probability": pytest.approx(len(text) / 100), "label": int(len(text) >= 50)}
-                    for text in reviews]
+                    if text.strip() else {"text": text, "probability": None, "label": None, "note": blank}
+                    for text in STDIN_REVIEWS]
         assert [json.loads(line) for line in lines] == expected
     else:
-        shown = [text if len(text) <= 70 else text[:67] + "..." for text in reviews]  # long reviews are cut
+        shown = [text if len(text) <= 70 else text[:67] + "..." for text in STDIN_REVIEWS]  # long reviews are cut
         assert lines == [f"{len(text) / 100:.4f}\t{'positive' if len(text) >= 50 else 'negative'}\t{short}"
-                         for text, short in zip(reviews, shown)]
+                         if text.strip() else f"-\t-\t({blank})" for text, short in zip(STDIN_REVIEWS, shown)]
 
 
 # -- one mechanism for every failure: exit 2 for bad input, 1 for the rest, the traceback in a log --------------

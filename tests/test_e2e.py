@@ -99,7 +99,8 @@ def test_predict_scores_raw_text(runs):
     assert rows[0]["probability"] > rows[1]["probability"]
     assert rows[0]["label"] == 1 and rows[1]["label"] == 0
     stdin_proc = cli("predict", "--workdir", str(runs["workdir"]), stdin="great superb\n\nworst waste\n")
-    assert stdin_proc.returncode == 0 and len(stdin_proc.stdout.splitlines()) == 2
+    lines = stdin_proc.stdout.splitlines()  # one row per input line: the blank one says so
+    assert stdin_proc.returncode == 0 and len(lines) == 3 and lines[1] == "-\t-\t(blank line: not scored)"
 
 
 def test_exported_model_serves_text_and_examples_alike(runs):

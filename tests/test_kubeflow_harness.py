@@ -3,7 +3,7 @@ real image (make image) as a pod would run it.
 
 The e2e tests share: ONE small OSS-mode run at the newest KFP release's behaviour (2.17) plus a
 second, mostly cached run that exercises the served baseline; one run at the oldest release the
-README supports (2.3); and two Vertex-mode runs, the second finding the first's model as its
+README supports (2.2, no emptyDirs: the task writes into the container's own filesystem); and two Vertex-mode runs, the second finding the first's model as its
 baseline. See testing/kfp_harness/ for what the harness does and does not prove. The OSS runs are
 a stock KFP install's: artifacts under minio:// in a real S3 server (SeaweedFS), moved by the
 harness's re-enactment of the launcher, data and serving folder in the bucket, the S3 settings in
@@ -213,8 +213,9 @@ def test_second_run_blesses_against_the_served_model_and_pushes_nothing_new(oss_
 
 @pytest.mark.e2e
 def test_oldest_supported_release_runs_the_whole_pipeline_in_the_image(oldest_run):
-    """KFP 2.3: no executor-logs output, output metadata in /tmp/kfp_outputs, unnamed outputs,
-    only the first artifact of a list moved: the same image and spec push a model."""
+    """KFP 2.2: no emptyDir (the launcher writes into the container's own /minio, which the image
+    made the task user's), no executor-logs output, output metadata in /tmp/kfp_outputs, unnamed
+    outputs, only the first artifact of a list moved: the same image and spec push a model."""
     run = oldest_run["runs"][0]
     assert all(result.how == "executed" for result in run.results.values())
     assert metadata(run, "Pusher", "pushed_model")["pushed"] == 1 and len(oldest_run["versions"][0]) == 1
@@ -273,6 +274,26 @@ def test_executor_input_follows_the_release(tmp_path, release, output_file_under
     assert (outputs["artifacts"]["schema"]["artifacts"][0]["name"] == "schema") is named
 
 
+@pytest.mark.parametrize("release, downloaded", [("2.5", ["a"]), ("2.14", ["a", "b"])])
+def test_every_artifact_of_an_input_list_is_downloaded_from_2_14(tmp_path, s3_server, release, downloaded):
+    from testing.kfp_harness.harness import _S3Store
+    from testing.kfp_harness.pods import VenvPod
+
+    bucket = s3_server.create_bucket(f"lists-{release.replace('.', '-')}")
+    for name in ("a", "b"):
+        s3_server.client().put_object(Bucket=bucket, Key=f"run/{name}/file.txt", Body=name.encode())
+    run = _unit_run(tmp_path, release)
+    run.s3 = _S3Store(s3_server.env())
+    executor_input = {"inputs": {"artifacts": {"examples": {"artifacts": [
+        {"uri": f"minio://{bucket}/run/{name}"} for name in ("a", "b")]}}}}
+    pod = VenvPod("T", "python")
+    try:
+        run._download_inputs("T", executor_input, pod, str(tmp_path / "log"))
+        assert sorted(os.listdir(pod.host_path(f"/minio/{bucket}/run"))) == downloaded
+    finally:
+        pod.remove()
+
+
 def test_every_release_flag_is_on_from_its_release_onwards():
     versions = list(releases.RELEASES)
     for field in [f for f in releases.KfpRelease.__dataclass_fields__ if f != "version"]:
@@ -291,7 +312,7 @@ def test_a_container_pod_is_what_kfp_makes_of_the_task(tmp_path):
     try:
         argv = pod.docker_argv(["python", "-m", "kubeflow.entrypoint", "--x"], {"S3_ENDPOINT": "http://h:1"})
         joined = " ".join(argv)
-        assert "--user 1000:1000 --read-only --network net" in joined
+        assert argv[:4] == ["docker", "run", "--rm", "--read-only"] and "--user 1000 " in joined
         for path in ("/minio", "/s3", "/gcs", "/tmp", "/home/pipeline", "/.cache"):
             assert f"{pod.host_path(path)}:{path}" in argv
             assert os.stat(pod.host_path(path)).st_uid == 1000
@@ -302,8 +323,12 @@ def test_a_container_pod_is_what_kfp_makes_of_the_task(tmp_path):
         assert argv[argv.index("--entrypoint") + 1] == "python"
     finally:
         pod.remove()
-    with pytest.raises(ValueError, match="mounts no emptyDir"):
-        ContainerPod("T", "img", releases.get("2.2"), "net")
+    old = ContainerPod("T", "img", releases.get("2.2"), "net")  # no emptyDir: the container's own filesystem
+    try:
+        argv = old.docker_argv(["python", "-m", "kubeflow.entrypoint"], {})
+        assert argv[:2] == ["docker", "create"] and "--read-only" not in argv and "--volume" not in argv
+    finally:
+        old.remove()
 
 
 def test_in_the_image_a_task_gets_only_the_compiled_environment(tmp_path):

@@ -64,6 +64,14 @@ def test_the_schema_the_compiled_spec_reads_is_the_curated_one(image):
     assert done.stdout == (ROOT / "pipeline" / "configs" / "schema.pbtxt").read_text()
 
 
+def test_the_launcher_folders_are_the_task_users_without_any_mount(image):
+    """KFP 2.2 mounts no emptyDir: the launcher, as uid 1000, creates its folders in the image's own."""
+    done = docker_run("--network", "none", "--entrypoint", "sh", image, "-c",
+                      "mkdir -p /minio/b/k /s3/b/k /gcs/b/k && stat -c %u /minio /s3 /gcs")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1000", "1000", "1000"]
+
+
 def test_the_default_entrypoint_is_the_shim_the_spec_calls(image):
     import json
     import subprocess

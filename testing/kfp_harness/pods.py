@@ -15,10 +15,11 @@ import tempfile
 from typing import Dict, List, Optional, Sequence
 
 from kubeflow.entrypoint import LAUNCHER_ROOT_ENV
-from testing.kfp_harness.releases import EMPTY_DIRS, KfpRelease
+from testing.kfp_harness.releases import EMPTY_DIRS, LEGACY_OUTPUT_FILE, KfpRelease
 
 TASK_UID = 1000          # kubeflow/Dockerfile's user; what the harness runs every task as
 TASK_HOME = "/home/pipeline"
+STAGED_DIRS = ("/minio", "/s3", "/gcs")  # where the launcher keeps artifacts (LocalPathForURI)
 
 
 class VenvPod:
@@ -52,23 +53,22 @@ class VenvPod:
 
 
 class ContainerPod:
-    """The task in the image, as a KFP pod runs it: `docker run` as uid 1000 with a read-only root
-    filesystem; writable only the release's emptyDirs (/minio, /s3, /gcs, /.local, /.cache,
-    /.config from 2.3), /tmp and $HOME; the environment exactly as given (the compiled `env`, the
+    """The task in the image, as a KFP pod runs it: as uid 1000; from 2.3 with a read-only root
+    filesystem, writable only the release's emptyDirs (/minio, /s3, /gcs, /.local, /.cache,
+    /.config), /tmp and $HOME; before 2.3 in the container's own filesystem; the environment exactly as given (the compiled `env`, the
     mapped secret, the pod's own variables), CPU and memory limits from the compiled resources, and
     a network that reaches the test's S3 server and nothing outside this machine."""
 
     def __init__(self, name: str, image: str, release: KfpRelease, network: str,
                  cpu_limit: float = 0.0, memory_limit_gb: float = 0.0):
-        if not release.empty_dirs:
-            raise ValueError(f"KFP {release.version} mounts no emptyDir at /minio, /s3 or /gcs, so a task running "
-                             f"as uid {TASK_UID} cannot create its artifact folders (kubeflow/pipelines#10397); "
-                             "the container harness starts at 2.3.")
         self.root = tempfile.mkdtemp(prefix=f"harness-pod-{name}-")
-        self.name, self.image, self.network = name, image, network
+        self.container = f"harness-{os.path.basename(self.root)}"
+        self.image, self.release, self.network = image, release, network
         self.cpu_limit, self.memory_limit_gb = cpu_limit, memory_limit_gb
-        self.mounts = list(EMPTY_DIRS) + ["/tmp", TASK_HOME]
-        for path in self.mounts:
+        # From 2.3 emptyDirs (and, stricter than KFP, a read-only root with /tmp and $HOME writable);
+        # before, the container's own filesystem, into which the launcher's files are copied.
+        self.mounts = list(EMPTY_DIRS) + ["/tmp", TASK_HOME] if release.empty_dirs else []
+        for path in self.mounts or STAGED_DIRS:
             os.makedirs(self.host_path(path), exist_ok=True)
             os.chown(self.host_path(path), TASK_UID, TASK_UID)
 
@@ -82,9 +82,12 @@ class ContainerPod:
         return self.root + path
 
     def docker_argv(self, argv: Sequence[str], env: Dict[str, str]) -> List[str]:
-        command = ["docker", "run", "--rm", "--name", f"harness-{os.path.basename(self.root)}",
-                   "--user", f"{TASK_UID}:{TASK_UID}", "--read-only", "--network", self.network,
-                   "--workdir", TASK_HOME, "--entrypoint", argv[0]]
+        """`docker run` from 2.3; before, `docker create` (files are copied in and out around it)."""
+        start = ["docker", "run", "--rm", "--read-only"] if self.release.empty_dirs else ["docker", "create"]
+        # The uid alone (its group from the image's passwd): `docker cp -a` resolves the container's
+        # user by name and knows no "1000:1000".
+        command = start + ["--name", self.container, "--user", str(TASK_UID), "--network", self.network,
+                           "--workdir", TASK_HOME, "--entrypoint", argv[0]]
         for path in self.mounts:
             command += ["--volume", f"{self.host_path(path)}:{path}"]
         if self.cpu_limit:
@@ -104,8 +107,30 @@ class ContainerPod:
                 os.chown(os.path.join(folder, name), TASK_UID, TASK_UID)
 
     def run(self, argv: List[str], env: Dict[str, str], log, cwd: Optional[str] = None) -> int:
-        return subprocess.run(self.docker_argv(argv, env), stdout=log, stderr=subprocess.STDOUT,
-                              check=False).returncode
+        if self.release.empty_dirs:
+            return subprocess.run(self.docker_argv(argv, env), stdout=log, stderr=subprocess.STDOUT,
+                                  check=False).returncode
+        return self._run_in_its_own_filesystem(argv, env, log)
+
+    def _run_in_its_own_filesystem(self, argv: List[str], env: Dict[str, str], log) -> int:
+        """KFP 2.2: no emptyDir, so the launcher (as uid 1000) writes into the container's own
+        /minio, /s3, /gcs, which only an image that made them the task user's allows. The files
+        the harness's launcher downloaded go in with their owner (docker cp -a), and what the
+        task wrote (artifacts, /tmp/kfp_outputs) comes back out for the upload."""
+        subprocess.run(self.docker_argv(argv, env), check=True, capture_output=True)
+        try:
+            for path in STAGED_DIRS:
+                subprocess.run(["docker", "cp", "-a", f"{self.host_path(path)}/.", f"{self.container}:{path}"],
+                               check=True, capture_output=True)
+            code = subprocess.run(["docker", "start", "--attach", self.container], stdout=log,
+                                  stderr=subprocess.STDOUT, check=False).returncode
+            for path in STAGED_DIRS + (os.path.dirname(LEGACY_OUTPUT_FILE),):
+                os.makedirs(self.host_path(path), exist_ok=True)
+                subprocess.run(["docker", "cp", f"{self.container}:{path}/.", self.host_path(path)],
+                               check=False, capture_output=True)  # a folder the task never made is no error
+            return code
+        finally:
+            subprocess.run(["docker", "rm", "--force", self.container], check=False, capture_output=True)
 
     def remove(self) -> None:
         # Files the task wrote belong to uid 1000; this process (root) removes them.

@@ -18,8 +18,9 @@ EMPTY_DIRS = ("/minio", "/s3", "/gcs", "/.local", "/.cache", "/.config")
 @dataclasses.dataclass(frozen=True)
 class KfpRelease:
     version: str
-    # 2.3: emptyDirs at EMPTY_DIRS (argocompiler/container.go, #10857). Before, a non-root task
-    # cannot create /minio at all (kubeflow/pipelines#10397).
+    # 2.3: emptyDirs at EMPTY_DIRS (argocompiler/container.go, #10857). Before, the launcher writes
+    # into the container's own filesystem: a non-root task cannot create /minio unless the image
+    # made it the task user's (kubeflow/pipelines#10397; kubeflow/Dockerfile does).
     empty_dirs: bool
     # 2.3: the launcher records `display_name` and `store_session_info` on each output (launcher_v2.go).
     session_info: bool
@@ -65,8 +66,8 @@ RELEASES: Dict[str, KfpRelease] = {
     "2.17": _release("2.17", **_2161, download_skips_siblings=True),
 }
 NEWEST = "2.17"
-# The oldest release a non-root task image runs on: 2.2 mounts no emptyDir at /minio, /s3, /gcs.
-OLDEST_SUPPORTED = "2.3"
+# The oldest release the README supports (and the suite runs whole).
+OLDEST_SUPPORTED = "2.2"
 
 
 def get(version: str) -> KfpRelease:
