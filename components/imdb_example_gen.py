@@ -8,16 +8,21 @@ rather than crash the run or vanish silently.
 What it guarantees (each written down in `ingestion_report.json`):
 
 - **Every row is accounted for.** A review file or CSV row is accepted, rejected (with a short
-  reason, `imdb_reader.REASONS`) or dropped as a duplicate; other files in the aclImdb folder
-  are ignored and listed. `seen` is counted where the rows are found (the folder listing, the
-  CSV row scanner), apart from the counts of what came out, and the run fails unless
-  seen = accepted + rejected + duplicates dropped + ignored.
+  reason, `imdb_reader.REASONS`), dropped as a duplicate or dropped for conflicting labels;
+  other files in the aclImdb folder are ignored and listed. `seen` is counted where the rows are
+  found (the folder listing, the CSV row scanner), apart from the counts of what came out, and
+  the run fails unless seen = accepted + rejected + duplicates dropped + conflicting labels
+  dropped + ignored.
 - **No exact duplicate spans two splits.** Reviews are grouped by a digest of their normalised
   text (`imdb_reader.normalise_text`: NFC, case-folded, `<br />` and whitespace runs made one
   space); one copy of each text is kept: a test copy if there is one (its train copies are
   dropped, "train_copy_of_test"), else the copy with the smallest source path
   ("within_split"). The kept train-folder copy goes to train or eval by a stable hash of that
   digest, so the choice never depends on the order Beam workers see the rows.
+- **No text is trained on with a label it contradicts.** When the copies of one normalised text
+  carry different labels (filed under both pos/ and neg/, or 1 and 0 in a CSV), every copy is
+  dropped, in every split: picking one would train (or evaluate) the review with an arbitrary
+  label. They are counted apart from duplicates ("label_conflicts", `label_conflicts.jsonl`).
 """
 from __future__ import annotations
 
@@ -45,12 +50,15 @@ from models.errors import UserError
 REPORT_FILE = "ingestion_report.json"
 REJECTED_FILE = "rejected.jsonl"
 DROPPED_FILE = "duplicates_dropped.jsonl"
+CONFLICTS_FILE = "label_conflicts.jsonl"
 LEDGER_FILE = "ledger.jsonl"   # the pipeline's raw output, split into the two lists above
 WITHIN_SPLIT, TRAIN_COPY_OF_TEST = "within_split", "train_copy_of_test"
 DUPLICATE_KINDS = (WITHIN_SPLIT, TRAIN_COPY_OF_TEST)
+LABEL_CONFLICT = "label_conflict"
 NO_TEST_NOTE = "no test/ folder: the run has no test split"
 _MAX_LISTED_REJECTS = 50
 _MAX_LISTED = 10
+MAX_LISTED_CONFLICTS = 5
 _ORDER_SEED = 20110619  # ACL 2011, the data set's paper
 _BEAM_SUFFIX = re.compile(r"\s*\[while running '[^']*'\]\s*$")
 
@@ -82,7 +90,8 @@ class _Read(beam.DoFn):
 
 class _KeepOneCopy(beam.DoFn):
     """All copies of one normalised text -> the survivor as (output split, tf.Example); the
-    others to the "dropped" output, with the kind of duplicate and both sources."""
+    others to the "dropped" output, with the kind of duplicate and both sources. Copies that
+    disagree on the label are all dropped (kind "label_conflict"), none kept."""
 
     def __init__(self, eval_percent: int):
         self._eval_percent = eval_percent
@@ -90,14 +99,20 @@ class _KeepOneCopy(beam.DoFn):
     def process(self, keyed):
         digest, copies = keyed
         ordered = sorted(copies, key=imdb_reader.survivor_key)
+        if len({copy.label for copy in ordered}) > 1:
+            first = min(copy.where for copy in ordered)
+            for copy in ordered:
+                yield beam.pvalue.TaggedOutput("dropped", {
+                    "kind": LABEL_CONFLICT, "dropped": copy.where, "label": copy.label, "text_of": first,
+                    "other_label": sorted(c.where for c in ordered if c.label != copy.label)[:MAX_LISTED_CONFLICTS]})
+            return
         kept = ordered[0]
         split = imdb_reader.output_split(digest, kept.split, self._eval_percent)
         yield split, imdb_reader.to_example(kept)
         for copy in ordered[1:]:
             kind = TRAIN_COPY_OF_TEST if kept.split == "test" and copy.split != "test" else WITHIN_SPLIT
             yield beam.pvalue.TaggedOutput("dropped", {
-                "kind": kind, "dropped": copy.where, "kept": kept.where, "kept_in": split,
-                "labels_differ": copy.label != kept.label})
+                "kind": kind, "dropped": copy.where, "kept": kept.where, "kept_in": split})
 
 
 def _source_elements(layout: imdb_reader.InputLayout, listing: imdb_reader.Listing) -> List[tuple]:
@@ -198,16 +213,21 @@ def _write_jsonl(path: str, rows: List[Dict[str, Any]]) -> None:
 def _summarise(ledger_path: str, report_dir: str, splits: List[str], listing: imdb_reader.Listing) -> Dict[str, Any]:
     """The report, from the pipeline's ledger (seen: the folder listing plus the CSV row scanner;
     accepted: counted at the writes; every reject and dropped copy). Writes the full lists of
-    rejects and dropped duplicates beside the report, sorted."""
+    rejects, dropped duplicates and copies dropped for conflicting labels beside the report, sorted."""
     with tf.io.gfile.GFile(ledger_path) as handle:
         ledger = [json.loads(line) for line in handle if line.strip()]
     tf.io.gfile.remove(ledger_path)
     counts = {row["key"]: row["count"] for row in ledger if row["kind"] == "count"}
     rejected = sorted((row for row in ledger if row["kind"] == "rejected"), key=lambda r: (r["source"], r["reason"]))
     dropped = sorted((row for row in ledger if row["kind"] in DUPLICATE_KINDS), key=lambda r: (r["kind"], r["dropped"]))
+    # Sorted by text, then path: the copies of one text sit together (a pos/ and a neg/ file).
+    conflicts = sorted((row for row in ledger if row["kind"] == LABEL_CONFLICT),
+                       key=lambda r: (r["text_of"], r["dropped"]))
     rejected_path, dropped_path = os.path.join(report_dir, REJECTED_FILE), os.path.join(report_dir, DROPPED_FILE)
+    conflicts_path = os.path.join(report_dir, CONFLICTS_FILE)
     _write_jsonl(rejected_path, rejected)
     _write_jsonl(dropped_path, dropped)
+    _write_jsonl(conflicts_path, conflicts)
     per_split = {split: counts.get("split:" + split, 0) for split in splits}
     by_reason: Dict[str, int] = {}
     for row in rejected:
@@ -227,8 +247,11 @@ def _summarise(ledger_path: str, report_dir: str, splits: List[str], listing: im
         "rejected_examples": rejected[:_MAX_LISTED_REJECTS],
         "rejected_list": rejected_path,
         "duplicates_dropped": {"count": len(dropped), "by_kind": dict(sorted(by_kind.items())),
-                               "labels_differ": sum(1 for row in dropped if row["labels_differ"]),
                                "examples": dropped[:_MAX_LISTED], "list": dropped_path},
+        # Every copy of a text filed under both labels: dropped, counted apart from duplicates.
+        "label_conflicts": {"count": len(conflicts), "texts": len({row["text_of"] for row in conflicts}),
+                            "examples": [row["dropped"] for row in conflicts[:MAX_LISTED_CONFLICTS]],
+                            "list": conflicts_path},
         "ignored": {"count": len(listing.ignored), "examples": list(listing.ignored[:_MAX_LISTED])},
     }
 
@@ -236,16 +259,24 @@ def _summarise(ledger_path: str, report_dir: str, splits: List[str], listing: im
 def _check(summary: Dict[str, Any], report_path: str) -> None:
     """Fails the run when the counts do not add up, too much was rejected, or a split is empty."""
     dropped, ignored = summary["duplicates_dropped"]["count"], summary["ignored"]["count"]
-    accounted = summary["accepted"] + summary["rejected"] + dropped + ignored
+    conflicts = summary["label_conflicts"]
+    accounted = summary["accepted"] + summary["rejected"] + dropped + conflicts["count"] + ignored
     if accounted != summary["seen"]:
         raise UserError(
             f"Ingestion lost count: {summary['seen']} rows and files were seen but {summary['accepted']} accepted "
-            f"+ {summary['rejected']} rejected + {dropped} duplicates dropped + {ignored} ignored = {accounted}; "
+            f"+ {summary['rejected']} rejected + {dropped} duplicates dropped + {conflicts['count']} conflicting "
+            f"labels dropped + {ignored} ignored = {accounted}; "
             f"re-run on input nobody is changing, and report it with {report_path} if it happens again.")
     reviews = summary["seen"] - ignored
-    log.info("read %d reviews: %d accepted (%s), %d rejected, %d duplicates dropped %s; %d other files ignored",
+    kinds = imdb_reader.duplicates_in_words(summary["duplicates_dropped"]["by_kind"])
+    log.info("read %d reviews: %d accepted (%s), %d rejected, %d duplicates dropped%s, "
+             "conflicting labels dropped %d; %d other files ignored",
              reviews, summary["accepted"], ", ".join(f"{k} {v}" for k, v in summary["examples_per_split"].items()),
-             summary["rejected"], dropped, summary["duplicates_dropped"]["by_kind"], ignored)
+             summary["rejected"], dropped, f" ({kinds})" if kinds else "", conflicts["count"], ignored)
+    if conflicts["count"]:
+        log.warning("dropped all %d copies of %d text%s filed under both labels, so none is trained or evaluated "
+                    "with either label (e.g. %s); the list is in %s", conflicts["count"], conflicts["texts"],
+                    "" if conflicts["texts"] == 1 else "s", ", ".join(conflicts["examples"]), conflicts["list"])
     if summary["rejected"]:
         log.warning("rejected %d of %d reviews (%s); see %s", summary["rejected"], reviews,
                     summary["rejected_by_reason"], report_path)

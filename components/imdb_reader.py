@@ -137,6 +137,20 @@ def survivor_key(review: Review) -> Tuple[int, str, int]:
     return (0 if review.split == "test" else 1, review.source, review.line)
 
 
+def duplicates_in_words(by_kind: dict) -> str:
+    """{"train_copy_of_test": 123, "within_split": 299} -> "123 train copies of test reviews, 299
+    within a split" (the kinds of dropped duplicates, for people)."""
+    words = []
+    for kind, count in sorted((by_kind or {}).items()):
+        if kind == "train_copy_of_test":
+            words.append(f"{count} train cop{'y' if count == 1 else 'ies'} of {'a test review' if count == 1 else 'test reviews'}")
+        elif kind == "within_split":
+            words.append(f"{count} within a split")
+        else:
+            words.append(f"{count} {kind.replace('_', ' ')}")
+    return ", ".join(words)
+
+
 def detect_layout(input_base: str) -> InputLayout:
     """Accepts an aclImdb folder (or its parent), a CSV file, or a folder with train/test CSVs."""
     base = input_base.rstrip("/")

@@ -14,6 +14,7 @@ from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.blessing_gate import evaluation_metrics
+from components.imdb_reader import duplicates_in_words
 
 SUMMARY_FILE = "run_summary.json"
 
@@ -47,6 +48,21 @@ def _read_json(uri: str) -> Optional[Dict[str, Any]]:
         return json.load(handle)
 
 
+def data_summary(ingestion: Dict[str, Any]) -> Dict[str, Any]:
+    """The `data` part of the summary, from ExampleGen's `ingestion_report.json`."""
+    data = {k: ingestion.get(k) for k in ("examples_per_split", "seen", "rejected", "rejected_by_reason", "notes")}
+    duplicates = ingestion.get("duplicates_dropped") or {}
+    conflicts = ingestion.get("label_conflicts") or {}
+    data["duplicates_dropped"] = duplicates.get("count", 0)
+    data["duplicates_by_kind"] = duplicates.get("by_kind") or {}
+    # Every copy of a text filed under both labels is dropped (none trained with either label).
+    data["label_conflicts"] = conflicts.get("count", 0)
+    data["label_conflict_texts"] = conflicts.get("texts", 0)
+    data["label_conflict_examples"] = list(conflicts.get("examples") or [])[:5]
+    data["ignored"] = (ingestion.get("ignored") or {}).get("count", 0)
+    return data
+
+
 def build_summary(store: metadata_store.MetadataStore, executions: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     """`executions`: {node id: {'execution_id', 'cached', 'seconds'}} as the runner recorded them."""
     summary: Dict[str, Any] = {"components": executions}
@@ -55,10 +71,7 @@ def build_summary(store: metadata_store.MetadataStore, executions: Dict[str, Dic
         report = output_artifacts(store, example_gen["execution_id"]).get("ingestion_report")
         ingestion = _read_json(report[0].uri + "/ingestion_report.json") if report else None
         if ingestion:
-            summary["data"] = {k: ingestion.get(k) for k in ("examples_per_split", "seen", "rejected",
-                                                             "rejected_by_reason", "notes")}
-            summary["data"]["duplicates_dropped"] = (ingestion.get("duplicates_dropped") or {}).get("count", 0)
-            summary["data"]["ignored"] = (ingestion.get("ignored") or {}).get("count", 0)
+            summary["data"] = data_summary(ingestion)
     trainer = executions.get("Trainer", {})
     if trainer.get("execution_id"):
         model_run = output_artifacts(store, trainer["execution_id"]).get("model_run")
@@ -103,10 +116,17 @@ def format_summary(summary: Dict[str, Any]) -> str:
     lines = ["", "Run summary"]
     if "data" in summary:
         data = summary["data"]
+        kinds = duplicates_in_words(data.get("duplicates_by_kind") or {})
         lines.append(f"  data: {', '.join(f'{k} {v}' for k, v in data['examples_per_split'].items())}; "
                      f"rejected {data['rejected']}" + (f" {data['rejected_by_reason']}" if data["rejected"] else "")
-                     + f"; duplicates dropped {data.get('duplicates_dropped', 0)}; other files ignored "
+                     + f"; duplicates dropped {data.get('duplicates_dropped', 0)}" + (f" ({kinds})" if kinds else "")
+                     + f"; conflicting labels dropped {data.get('label_conflicts', 0)}; other files ignored "
                        f"{data.get('ignored', 0)}")
+        if data.get("label_conflicts"):
+            texts = data.get("label_conflict_texts") or 0
+            lines.append(f"  note: {data['label_conflicts']} reviews dropped because their text is filed under both "
+                         f"labels ({texts} text{'' if texts == 1 else 's'}), none trained with either label; e.g. "
+                         + ", ".join(data.get("label_conflict_examples") or []))
         lines.extend(f"  note: {note}" for note in data.get("notes") or [])
     metrics = summary.get("eval_metrics", {})
     if metrics.get("overall"):

@@ -34,13 +34,15 @@ def versions(serving_dir: Path):
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     data = write_aclimdb(root / "data", n_train=320, n_test=40)
+    add_mislabelled_eval_reviews(data)
     config = root / "small.json"
     config.write_text(json.dumps(SMALL_SETTINGS))
     workdir = root / "workdir"
     results = {"workdir": workdir, "data": data}
     # The re-run changes nothing but the blessing floor, so it is both "unchanged data and code" and
-    # "a model that cannot be blessed" (one Evaluator run fewer in the suite).
-    for name, extra in (("first", []), ("rerun", ["--accuracy-threshold", "1.01"])):
+    # "a model that cannot be blessed" (one Evaluator run fewer in the suite): a floor of 1.0, which
+    # no model meets on an eval split holding mislabelled reviews.
+    for name, extra in (("first", []), ("rerun", ["--accuracy-threshold", "1.0"])):
         proc = cli("run", "--data", str(data), "--workdir", str(workdir), "--config", str(config), *extra)
         assert proc.returncode == 0, f"{name} run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         results[name] = {"stdout": proc.stdout, "stderr": proc.stderr, "summary": json.loads((workdir / "run_summary.json").read_text()),
@@ -87,7 +89,7 @@ def test_every_run_writes_an_html_report(runs):
         report = Path(runs[name]["summary"]["report_path"])
         assert report == runs["workdir"] / "report.html"
     page = (runs["workdir"] / "report.html").read_text()   # the last run's: not blessed
-    assert "is below the floor 1.010" in page and "Training curves" in page
+    assert "is below the floor 1.000" in page and "Training curves" in page
 
 
 def test_predict_scores_raw_text(runs):
@@ -145,8 +147,8 @@ def test_impossible_threshold_blocks_blessing_and_push(runs):
     assert summary["components"]["Trainer"]["cached"]
     assert summary["blessed"] is False and summary["pushed"] is False
     floor = [rule for rule in summary["blessing_rules"] if rule["kind"] == "floor" and rule["slice"] == "overall"]
-    assert floor[0]["passed"] is False and floor[0]["bound"] == 1.01 and 0.5 <= floor[0]["value"] <= 1.0
-    assert floor[0]["sentence"] == f"accuracy {floor[0]['value']:.3f} is below the floor 1.010"
+    assert floor[0]["passed"] is False and floor[0]["bound"] == 1.0 and 0.5 <= floor[0]["value"] < 1.0
+    assert floor[0]["sentence"] == f"accuracy {floor[0]['value']:.3f} is below the floor 1.000"
     assert floor[0]["sentence"] in summary["blessing_reasons"]
     ratchet = [rule for rule in summary["blessing_rules"] if rule["kind"] == "ratchet" and rule["metric"] == "accuracy"]
     assert ratchet and ratchet[0]["passed"] is True  # the same model as the one served: no drop
@@ -168,6 +170,25 @@ def test_bad_data_stops_before_training_naming_the_reason(tmp_path):
     summary = json.loads((tmp_path / "wd" / "run_summary.json").read_text())
     assert summary["status"] == "failed" and "Trainer" not in summary["components"]
     assert not (tmp_path / "wd" / "serving").exists()
+
+
+def add_mislabelled_eval_reviews(data: Path, count: int = 3) -> None:
+    """Negative reviews filed under pos/ whose text hashes into the eval split: they never train
+    the model, and the eval accuracy cannot reach 1.0."""
+    import random
+
+    from components.imdb_reader import output_split, text_digest
+    from corpus import review_text
+    from pipeline.configs import PipelineConfig
+
+    eval_percent = PipelineConfig.__dataclass_fields__["eval_percent"].default
+    rng, added, take = random.Random(7), 0, 0
+    while added < count:  # written like the corpus's negative reviews, so the model calls them negative
+        take += 1
+        text = review_text(rng, positive=False)
+        if output_split(text_digest(text), "train", eval_percent) == "eval":
+            (data / "train" / "pos" / f"{9000 + take}_8.txt").write_text(text, encoding="utf-8")
+            added += 1
 
 
 def _write(path: Path, values: dict) -> Path:

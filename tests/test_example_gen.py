@@ -1,6 +1,7 @@
 """ImdbExampleGen on tiny inputs each test writes itself: real Beam (DirectRunner) runs of the
 executor, the written tf.Examples read back, and every row accounted for:
-seen = accepted + rejected + duplicates dropped + ignored, with `seen` equal to what the test wrote."""
+seen = accepted + rejected + duplicates dropped + conflicting labels dropped + ignored, with `seen`
+equal to what the test wrote."""
 import dataclasses
 import gzip
 import hashlib
@@ -66,7 +67,7 @@ def _assert_accounted(run: Run) -> None:
     """The report's counts agree with each other and with the examples actually written."""
     report = run.report
     assert report["seen"] == (report["accepted"] + report["rejected"] + report["duplicates_dropped"]["count"]
-                              + report["ignored"]["count"])
+                              + report["label_conflicts"]["count"] + report["ignored"]["count"])
     assert report["examples_per_split"] == {split: len(rows) for split, rows in run.splits.items()}
     assert report["accepted"] == sum(len(rows) for rows in run.splits.values())
     assert report["rejected"] == sum(report["rejected_by_reason"].values())
@@ -230,6 +231,59 @@ def test_a_train_copy_of_a_test_text_is_dropped_and_the_test_copy_kept(tmp_path)
     assert not any(rid.startswith("train/pos/200") for split in ("train", "eval") for rid in run.ids(split))
 
 
+def _conflicts(run: Run) -> Tuple[int, int, List[str]]:
+    """(copies dropped for conflicting labels, texts, example paths relative to the data folder)."""
+    conflicts = run.report["label_conflicts"]
+    return conflicts["count"], conflicts["texts"], [where.split("/data/", 1)[-1] for where in conflicts["examples"]]
+
+
+def test_a_text_under_both_labels_is_dropped_everywhere_not_kept_with_the_first_path(tmp_path, caplog):
+    both = "Ambiguous review: filed as positive and as negative, word for word."
+    twice = "Another text in both folders of train."
+    base = _aclimdb(tmp_path, {"train/neg/4000_1.txt": both, "train/pos/4001_9.txt": both.upper(),
+                               "test/pos/4002_8.txt": f" {both} ",            # and a test copy: dropped too
+                               "train/neg/4003_2.txt": twice, "train/pos/4004_10.txt": twice,
+                               "train/pos/4005_10.txt": twice.lower(),        # same label twice, still a conflict
+                               "train/pos/4006_9.txt": "Great film.", "train/pos/4007_9.txt": "great film."})
+    with caplog.at_level(logging.INFO, logger="imdb.example_gen"):
+        run = _run(tmp_path, base)
+    assert _table(run) == (22, 15, 0, 1, 0)   # 14 good + "Great film." kept; one duplicate dropped
+    count, texts, examples = _conflicts(run)
+    assert (count, texts) == (6, 2)
+    assert examples == ["aclImdb/test/pos/4002_8.txt", "aclImdb/train/neg/4000_1.txt", "aclImdb/train/pos/4001_9.txt",
+                        "aclImdb/train/neg/4003_2.txt", "aclImdb/train/pos/4004_10.txt"]
+    assert run.report["duplicates_dropped"]["by_kind"] == {"within_split": 1}
+    assert "labels_differ" not in run.report["duplicates_dropped"]
+    for text in (both, twice):
+        assert not [t for t in run.texts() if imdb_reader.normalise_text(t) == imdb_reader.normalise_text(text)]
+    listed = [json.loads(line) for line in Path(run.report["label_conflicts"]["list"]).read_text().splitlines()]
+    assert len(listed) == 6 and {row["label"] for row in listed} == {0, 1}
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("1 duplicates dropped (1 within a split), conflicting labels dropped 6;" in m for m in messages)
+    assert not any("{" in m for m in messages)
+    assert any(m.startswith("dropped all 6 copies of 2 texts filed under both labels") for m in messages)
+
+
+def test_conflicting_csv_rows_are_dropped_and_named_by_line(tmp_path):
+    rows = _csv_rows(10) + [b'"Same words, opposite labels.",1', b'"same words,  opposite labels.",0']
+    path = _write_csv(tmp_path / "data" / "train.csv", b"text,label", rows)
+    run = _run(tmp_path, path)
+    assert _table(run) == (12, 10, 0, 0, 0)
+    assert _conflicts(run) == (2, 1, ["train.csv:12", "train.csv:13"])
+
+
+def test_duplicate_kinds_are_logged_in_words(tmp_path, caplog):
+    leaked = "The leaked review: it sits in both folders, word for word."
+    base = _aclimdb(tmp_path, {"test/pos/2000_9.txt": leaked, "train/pos/2002_8.txt": leaked,
+                               "train/pos/2003_8.txt": leaked.upper(), "test/neg/2004_2.txt": "Dull.",
+                               "test/neg/2005_2.txt": "dull."})
+    with caplog.at_level(logging.INFO, logger="imdb.example_gen"):
+        run = _run(tmp_path, base)
+    assert run.report["duplicates_dropped"]["by_kind"] == {"train_copy_of_test": 2, "within_split": 1}
+    assert any("3 duplicates dropped (2 train copies of test reviews, 1 within a split), conflicting labels "
+               "dropped 0;" in record.getMessage() for record in caplog.records)
+
+
 def _old_split(review_id: str) -> str:
     """Where the previous reader put a train review: a hash of its id, not of its text."""
     bucket = int.from_bytes(hashlib.sha256(review_id.encode()).digest()[:8], "big") % 100
@@ -311,10 +365,11 @@ def test_a_corrupt_csv_gz_fails_in_one_sentence_naming_the_file(tmp_path):
 
 def test_counts_that_do_not_add_up_fail_the_run():
     summary = {"seen": 10, "accepted": 7, "rejected": 1, "duplicates_dropped": {"count": 1, "by_kind": {}},
+               "label_conflicts": {"count": 0, "texts": 0, "examples": [], "list": "c.jsonl"},
                "ignored": {"count": 0}, "examples_per_split": {"train": 6, "eval": 1}, "rejected_fraction": 0.1,
                "max_rejected_fraction": 1.0, "rejected_by_reason": {}, "rejected_list": "r.jsonl"}
     with pytest.raises(UserError, match=r"10 rows and files were seen but 7 accepted \+ 1 rejected \+ 1 "
-                                        r"duplicates dropped \+ 0 ignored = 9"):
+                                        r"duplicates dropped \+ 0 conflicting labels dropped \+ 0 ignored = 9"):
         _check(summary, "report.json")
     _check({**summary, "accepted": 8, "examples_per_split": {"train": 7, "eval": 1}}, "report.json")
 

@@ -241,3 +241,10 @@ def test_executor_fails_when_too_many_files_are_broken(tmp_path):
         (base / "train" / "pos" / f"90{index}_9.txt").write_bytes(b"\xff")
     with pytest.raises(UserError, match=r"3 of 23 reviews \(13.0%\) were rejected \(not UTF-8: 3\), more than the allowed 5.0% \(--max-rejected-fraction\)"):
         _run_executor(base, tmp_path / "out", max_rejected_fraction=0.05)
+
+
+def test_duplicate_kinds_in_words():
+    assert imdb_reader.duplicates_in_words({"train_copy_of_test": 123, "within_split": 299}) \
+        == "123 train copies of test reviews, 299 within a split"
+    assert imdb_reader.duplicates_in_words({"train_copy_of_test": 1}) == "1 train copy of a test review"
+    assert imdb_reader.duplicates_in_words({}) == ""

@@ -140,6 +140,17 @@ def test_review_strings_are_escaped(full_html):
     assert "<b>bold</b>" not in full_html and "&lt;b&gt;bold&lt;/b&gt;" in full_html
 
 
+def test_conflicting_labels_are_in_the_data_account():
+    summary = _failed_summary()
+    summary["data"] = {"examples_per_split": {"train": 20}, "seen": 30, "rejected": 0, "rejected_by_reason": {},
+                       "duplicates_dropped": 4, "label_conflicts": 6, "ignored": 0,
+                       "label_conflict_examples": ["aclImdb/train/neg/1_2.txt", "aclImdb/train/pos/1_9.txt"]}
+    text = re.sub(r"\s+", " ", render_report(summary))
+    assert "+ 4 exact duplicates dropped" in text
+    assert "+ 6 dropped for conflicting labels (every copy of a text filed under both labels" in text
+    assert "<code>aclImdb/train/neg/1_2.txt</code>, <code>aclImdb/train/pos/1_9.txt</code>" in text
+
+
 def test_the_page_references_nothing_on_the_network(full_html):
     for probe in ('<img src="https://cdn.example/x.png">', "<link href='//fonts.example/css'>",
                   "<style>@import url(http://x/y.css)</style>"):
